@@ -1,0 +1,139 @@
+"""The answer: what every answerer returns, and the offline extractive answerer.
+
+One `Answerer` interface; `make_answerer` picks the implementation from settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+from assistant.config import Settings
+from assistant.retrieve import Hit
+from assistant.sentences import Sentence
+
+TokenCallback = Callable[[str], None]
+
+NOT_FOUND = "I could not find this in your documents."
+
+# Calibrated on the evaluation set (see benchmarks/): below this fused score the best sentence
+# rarely answers the question, so the offline answerer says it did not find it.
+FOUND_THRESHOLD = 0.42
+# Extra sentences are cited only when nearly as strong as the first.
+RELATIVE_CUTOFF = 0.92
+
+
+@dataclass
+class Citation:
+    """An evidence sentence shown to the user as [n]."""
+
+    n: int
+    sentence: Sentence
+    score: float
+
+    def to_dict(self) -> dict:
+        s = self.sentence
+        return {"id": s.id, "n": self.n, "doc": s.doc_id, "path": s.path, "line": s.line,
+                "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
+                "score": round(self.score, 4)}
+
+
+@dataclass
+class AnswerSentence:
+    """A sentence of the answer text, the citations it carries, and its verification."""
+
+    text: str
+    citations: list[int]
+    support: float | None = None
+    supported: bool | None = None
+
+
+@dataclass
+class Turn:
+    question: str
+    answer: str
+
+
+@dataclass
+class Answer:
+    question: str
+    text: str
+    found: bool
+    citations: list[Citation]
+    answerer: str
+    sentences: list[AnswerSentence] = field(default_factory=list)
+    nearest: list[Citation] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    partial: bool = False
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question, "answer": self.text, "found": self.found,
+            "answerer": self.answerer,
+            "citations": [c.to_dict() for c in self.citations],
+            "nearest": [c.to_dict() for c in self.nearest],
+            "sentences": [asdict(s) for s in self.sentences],
+            "notes": self.notes, "partial": self.partial,
+            "timings": {k: round(v, 2) for k, v in self.timings.items()},
+        }
+
+
+class Answerer(Protocol):
+    name: str
+
+    def answer(self, question: str, hits: list[Hit], *, history: list[Turn] | None = None,
+               on_token: TokenCallback | None = None) -> Answer: ...
+
+
+def is_relevant(hits: list[Hit], threshold: float = FOUND_THRESHOLD) -> bool:
+    """Whether retrieval found anything worth answering from."""
+    return bool(hits) and hits[0].score >= threshold
+
+
+def not_found(question: str, hits: list[Hit], answerer: str, nearest_n: int = 3) -> Answer:
+    """The honest reply: nothing found, and the nearest sentences with their scores."""
+    nearest = [Citation(i + 1, h.sentence, h.score) for i, h in enumerate(hits[:nearest_n])]
+    return Answer(question, NOT_FOUND, False, [], answerer, nearest=nearest)
+
+
+class ExtractiveAnswerer:
+    """Offline: answers with the one to three retrieved sentences that best answer the question."""
+
+    name = "offline"
+
+    def __init__(self, max_sentences: int = 3, threshold: float = FOUND_THRESHOLD,
+                 relative_cutoff: float = RELATIVE_CUTOFF) -> None:
+        self.max_sentences = max_sentences
+        self.threshold = threshold
+        self.relative_cutoff = relative_cutoff
+
+    def select(self, hits: list[Hit]) -> list[Hit]:
+        best = hits[0].score
+        chosen = [hits[0]]
+        for h in hits[1 : self.max_sentences]:
+            if h.score >= best * self.relative_cutoff and h.score >= self.threshold:
+                chosen.append(h)
+        return chosen
+
+    def answer(self, question: str, hits: list[Hit], *, history: list[Turn] | None = None,
+               on_token: TokenCallback | None = None) -> Answer:
+        if not is_relevant(hits, self.threshold):
+            return not_found(question, hits, self.name)
+        chosen = self.select(hits)
+        citations = [Citation(i + 1, h.sentence, h.score) for i, h in enumerate(chosen)]
+        parts = [AnswerSentence(c.sentence.text, [c.n], support=1.0, supported=True)
+                 for c in citations]
+        text = " ".join(f"{p.text} [{p.citations[0]}]" for p in parts)
+        if on_token:
+            on_token(text)
+        return Answer(question, text, True, citations, self.name, sentences=parts)
+
+
+def make_answerer(settings: Settings) -> Answerer:
+    """The answerer named by the settings; offline unless an LLM is configured."""
+    if settings.llm == "openai":
+        from assistant.llm import OpenAIAnswerer
+
+        return OpenAIAnswerer(settings)
+    return ExtractiveAnswerer(max_sentences=settings.answer_sentences)

@@ -1,0 +1,200 @@
+"""Command line: `assistant [chat|ingest|ask|cite|eval]`. Settings are built here, once, and
+domain errors become one-line messages with a non-zero exit code."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from assistant.errors import AssistantError  # noqa: E402
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index", type=Path, help="folder of the index (default: index/ in the "
+                   "repository, else the user's data directory)")
+    p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000")
+    p.add_argument("--config", type=Path, help="TOML config file (default: user config dir)")
+
+
+def _llm(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm", choices=["offline", "openai"], help="which answerer (default offline)")
+    p.add_argument("--model", help="model name for the OpenAI-compatible endpoint")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant",
+        description="Answers questions about your documents, citing the exact sentences.")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("chat", help="open the terminal chat UI (the default)")
+    _common(p)
+    _llm(p)
+
+    p = sub.add_parser("ingest", help="index .txt and .md files (default: seeds/)")
+    _common(p)
+    p.add_argument("paths", nargs="*", type=Path)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("ask", help="answer one question with cited sentences")
+    _common(p)
+    _llm(p)
+    p.add_argument("question")
+    p.add_argument("-k", type=int, help="evidence sentences to retrieve")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = sub.add_parser("cite", help="find where the documents state a quote or claim")
+    _common(p)
+    p.add_argument("text")
+    p.add_argument("-k", type=int, default=5, help="how many sentences to show")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def _settings(args: argparse.Namespace):
+    from assistant.config import load_settings
+
+    return load_settings(
+        config_file=getattr(args, "config", None),
+        index_dir=getattr(args, "index", None),
+        chroma_url=getattr(args, "chroma_url", None),
+        llm=getattr(args, "llm", None),
+        model=getattr(args, "model", None),
+        top_k=getattr(args, "k", None) if args.command == "ask" else None,
+    )
+
+
+class _ProgressBar:
+    """A one-line bar on stderr, shown only on a terminal and only after half a second."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.started = time.monotonic()
+        self.shown = False
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, done: int, total: int, current: str) -> None:
+        if not self.enabled or (not self.shown and time.monotonic() - self.started < 0.5):
+            return
+        self.shown = True
+        width = 30
+        filled = int(width * done / max(total, 1))
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{done}/{total} sentences, {rate:.0f}/s  {current[-30:]:<30}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from assistant.config import default_seeds_dir
+    from assistant.documents import display_path
+    from assistant.service import Assistant
+
+    settings = _settings(args)
+    assistant = Assistant(settings)
+    paths = args.paths or [default_seeds_dir()]
+    bar = _ProgressBar("ingest")
+    with assistant.index.writing():
+        report = assistant.ingestor().ingest_paths(paths, settings.max_file_bytes, progress=bar)
+    bar.close()
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        for f in report.files:
+            detail = f" ({f.reason})" if f.reason else (f" ({f.sentences} sentences)"
+                                                       if f.sentences else "")
+            print(f"{f.status:<9} {display_path(f.path)}{detail}")
+        print(report.summary())
+    return 0
+
+
+def _print_answer(answer) -> None:
+    print(answer.text)
+    for note in answer.notes:
+        print(f"note: {note}")
+    if answer.citations:
+        print("\nSources:")
+        for c in answer.citations:
+            print(f"  [{c.n}] {c.sentence.location}  (score {c.score:.3f})")
+            print(f"      {c.sentence.text}")
+    elif answer.nearest:
+        print("\nNearest sentences:")
+        for c in answer.nearest:
+            print(f"  {c.sentence.location}  (score {c.score:.3f})")
+            print(f"      {c.sentence.text}")
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.service import Assistant
+
+    settings = _settings(args)
+    assistant = Assistant(settings)
+    streamed = settings.llm != "offline" and not args.json and sys.stdout.isatty()
+
+    def on_token(token: str) -> None:
+        sys.stdout.write(token)
+        sys.stdout.flush()
+
+    answer = assistant.ask(args.question, on_token=on_token if streamed else None)
+    if args.json:
+        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        if streamed:
+            print("\n")
+        _print_answer(answer)
+    return 0
+
+
+def cmd_cite(args: argparse.Namespace) -> int:
+    from assistant.service import Assistant
+
+    assistant = Assistant(_settings(args))
+    matches = assistant.cite(args.text, k=args.k)
+    if args.json:
+        print(json.dumps([{
+            "exact": m.exact, "score": round(m.score, 4), "id": m.sentence.id,
+            "path": m.sentence.path, "line": m.sentence.line,
+            "char_start": m.sentence.char_start, "char_end": m.sentence.char_end,
+            "text": m.sentence.text} for m in matches], indent=2, ensure_ascii=False))
+    else:
+        for m in matches:
+            mark = "exact" if m.exact else f"{m.score:.3f}"
+            print(f"[{mark}] {m.sentence.location}\n    {m.sentence.text}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from assistant.tui.app import run_app
+
+    return run_app(_settings(args))
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["chat", *(argv or sys.argv[1:])])
+    try:
+        return COMMANDS[args.command](args)
+    except AssistantError as exc:
+        print(f"assistant: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # e.g. piped into `head`
+        sys.stderr.close()
+        return 0

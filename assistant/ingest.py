@@ -1,0 +1,163 @@
+"""Ingest: read → split into sentences → embed → store, with a report line per file.
+
+Unchanged files (same content hash) are skipped without loading the model; a changed file
+replaces its old sentences; a file that is gone from an ingested folder is removed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from assistant.catalog import DocRecord
+from assistant.documents import Document, discover, key_path, read_document
+from assistant.errors import InputError
+from assistant.sentences import Sentence, doc_id_for, split_document
+from assistant.store import SentenceIndex
+
+Progress = Callable[[int, int, str], None]
+"""progress(sentences_done, sentences_total, current_path)"""
+
+
+@dataclass
+class FileReport:
+    path: str
+    status: str  # indexed | unchanged | removed | skipped
+    reason: str = ""
+    sentences: int = 0
+
+
+@dataclass
+class IngestReport:
+    files: list[FileReport] = field(default_factory=list)
+    sentences_embedded: int = 0
+    seconds: float = 0.0
+    embed_seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    def summary(self) -> str:
+        parts = [f"{self.count(s)} {s}" for s in ("indexed", "unchanged", "removed", "skipped")]
+        return (f"{', '.join(parts)}; {self.sentences_embedded} sentences embedded "
+                f"in {self.seconds:.1f} s")
+
+    def to_dict(self) -> dict:
+        return {
+            "files": [asdict(f) for f in self.files],
+            "indexed": self.count("indexed"), "unchanged": self.count("unchanged"),
+            "removed": self.count("removed"), "skipped": self.count("skipped"),
+            "sentences_embedded": self.sentences_embedded, "seconds": round(self.seconds, 3),
+        }
+
+
+class Ingestor:
+    """Brings documents into a SentenceIndex. The encoder is created only when needed."""
+
+    def __init__(self, index: SentenceIndex, encoder_factory: Callable[[], object],
+                 batch_sentences: int = 128) -> None:
+        self.index = index
+        self._encoder_factory = encoder_factory
+        self._encoder = None
+        self.batch_sentences = batch_sentences
+
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            self._encoder = self._encoder_factory()
+        return self._encoder
+
+    def ingest_paths(self, paths: Iterable[Path], max_bytes: int,
+                     progress: Progress | None = None) -> IngestReport:
+        """Ingest files and folders; vanished files under an ingested folder are removed."""
+        started = time.perf_counter()
+        report = IngestReport()
+        docs: list[Document] = []
+        seen: set[str] = set()
+        roots = list(paths)
+        for found in discover(roots):
+            shown = key_path(found.path)
+            seen.add(shown)
+            if found.skip_reason:
+                report.files.append(FileReport(shown, "skipped", found.skip_reason))
+                continue
+            try:
+                docs.append(read_document(found.path, max_bytes))
+            except InputError as exc:
+                report.files.append(FileReport(shown, "skipped", str(exc)))
+        self._ingest(docs, report, progress)
+        for path in sorted(self._vanished(roots, seen)):
+            self.index.remove(path)
+            report.files.append(FileReport(path, "removed", "file no longer exists"))
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def ingest_documents(self, docs: Iterable[Document],
+                         progress: Progress | None = None) -> IngestReport:
+        """Ingest documents already in memory (evaluation sets, tests)."""
+        started = time.perf_counter()
+        report = IngestReport()
+        self._ingest(list(docs), report, progress)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _vanished(self, roots: list[Path], seen: set[str]) -> set[str]:
+        gone: set[str] = set()
+        prefixes = []
+        for root in roots:
+            shown = key_path(root)
+            if root.is_dir():
+                prefixes.append(shown.rstrip("/") + "/")
+            elif not root.exists():
+                prefixes.append(shown)  # a named file that is gone
+        for path in self.index.documents():
+            if path in seen and Path(path).exists():
+                continue
+            if any(path == p or path.startswith(p) for p in prefixes) and not Path(path).exists():
+                gone.add(path)
+        return gone
+
+    def _ingest(self, docs: list[Document], report: IngestReport,
+                progress: Progress | None) -> None:
+        committed = self.index.documents()
+        pending: list[tuple[Document, list[Sentence]]] = []
+        for doc in docs:
+            old = committed.get(doc.path)
+            if old is not None and old.content_hash == doc.content_hash:
+                report.files.append(FileReport(doc.path, "unchanged", sentences=old.n_sentences))
+                continue
+            sentences = split_document(doc)
+            if not sentences:
+                report.files.append(FileReport(doc.path, "skipped", "no sentences found"))
+                continue
+            pending.append((doc, sentences))
+        total = sum(len(s) for _, s in pending)
+        done = 0
+        batch: list[tuple[Document, list[Sentence]]] = []
+        for item in pending:
+            batch.append(item)
+            if sum(len(s) for _, s in batch) >= self.batch_sentences:
+                done = self._flush(batch, report, done, total, progress)
+                batch = []
+        if batch:
+            self._flush(batch, report, done, total, progress)
+
+    def _flush(self, batch: list[tuple[Document, list[Sentence]]], report: IngestReport,
+               done: int, total: int, progress: Progress | None) -> int:
+        texts = [s.text for _, sents in batch for s in sents]
+        t0 = time.perf_counter()
+        vectors = self.encoder.encode(texts)
+        report.embed_seconds += time.perf_counter() - t0
+        offset = 0
+        for doc, sents in batch:
+            record = DocRecord(doc.path, doc_id_for(doc.path), doc.content_hash, doc.title,
+                               doc.text, len(sents))
+            self.index.replace(record, sents, vectors[offset : offset + len(sents)])
+            offset += len(sents)
+            done += len(sents)
+            report.sentences_embedded += len(sents)
+            report.files.append(FileReport(doc.path, "indexed", sentences=len(sents)))
+            if progress:
+                progress(done, total, doc.path)
+        return done

@@ -1,0 +1,149 @@
+"""Split a document into sentences, each with its exact character span and line number.
+
+The span is the contract: `document.text[s.char_start:s.char_end] == s.text` always holds,
+so a citation can be shown in its source and checked by anyone."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from assistant.documents import Document
+
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+_BLOCK_START = re.compile(r"^\s*(#{1,6}\s|[-*+]\s|\d+[.)]\s|>|\|)")
+_ENDS_SENTENCE = re.compile(r"[.!?:;\"'”’)\]]\s*$")
+_HAS_WORD = re.compile(r"\w")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of one document: the unit that is embedded, retrieved and cited."""
+
+    id: str
+    doc_id: str
+    path: str
+    index: int
+    char_start: int
+    char_end: int
+    line: int
+    text: str
+    doc_hash: str
+    title: str = ""
+
+    @property
+    def location(self) -> str:
+        """`path:line` as shown to the user."""
+        from assistant.documents import display_path
+
+        return f"{display_path(self.path)}:{self.line}"
+
+
+def doc_id_for(path: str) -> str:
+    return hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+
+
+def sentence_id(doc_id: str, doc_hash: str, index: int) -> str:
+    """Stable for the same file content; a changed file gets new ids (so old and new can coexist
+    until the change is committed)."""
+    return f"{doc_id}-{doc_hash[:10]}-{index}"
+
+
+@lru_cache(maxsize=1)
+def _segmenter():  # pysbd builds its rules once; reuse them.
+    import pysbd
+
+    return pysbd.Segmenter(language="en", clean=False)
+
+
+def _is_hard_wrapped(lines: list[str]) -> bool:
+    """True when a block's line breaks fall mid-sentence (text wrapped at a fixed width)."""
+    body = [ln for ln in lines[:-1] if ln.strip()]
+    if not body:
+        return False
+    open_ended = sum(1 for ln in body if len(ln) > 40 and not _ENDS_SENTENCE.search(ln))
+    return open_ended * 2 >= len(body)
+
+
+def _paragraphs(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each paragraph: blank-line blocks, split per line unless hard-wrapped."""
+    out: list[tuple[int, int]] = []
+    pos = 0
+    for match in [*_BLANK_LINE.finditer(text), None]:
+        end = match.start() if match else len(text)
+        block = text[pos:end]
+        lines = block.split("\n")
+        if _is_hard_wrapped(lines):
+            # Keep wrapped prose together, but list items and headings start a paragraph.
+            start, offset = pos, pos
+            for i, ln in enumerate(lines):
+                if i and _BLOCK_START.match(ln):
+                    out.append((start, offset - 1))
+                    start = offset
+                offset += len(ln) + 1
+            out.append((start, end))
+        else:
+            offset = pos
+            for ln in lines:
+                out.append((offset, offset + len(ln)))
+                offset += len(ln) + 1
+        pos = match.end() if match else len(text)
+    return out
+
+
+def _segment(para: str) -> list[tuple[int, int]]:
+    """Sentence spans inside one paragraph, located exactly in the paragraph's own text."""
+    spans: list[tuple[int, int]] = []
+    cursor = 0
+    for piece in _segmenter().segment(para):
+        piece = piece.strip()
+        if not piece:
+            continue
+        found = para.find(piece, cursor)
+        if found < 0:  # the segmenter changed the text: keep the rest as one sentence
+            rest = para[cursor:]
+            lead = len(rest) - len(rest.lstrip())
+            spans.append((cursor + lead, cursor + len(rest.rstrip())))
+            return spans
+        spans.append((found, found + len(piece)))
+        cursor = found + len(piece)
+    return spans
+
+
+def split_spans(text: str) -> list[tuple[int, int, int]]:
+    """(char_start, char_end, line) of every sentence of `text`."""
+    out: list[tuple[int, int, int]] = []
+    line, counted_to = 1, 0
+    for p_start, p_end in _paragraphs(text):
+        para = text[p_start:p_end]
+        if not para.strip():
+            continue
+        for s, e in _segment(para):
+            start, end = p_start + s, p_start + e
+            if not _HAS_WORD.search(text, start, end):
+                continue
+            line += text.count("\n", counted_to, start)
+            counted_to = start
+            out.append((start, end, line))
+    return out
+
+
+def split_document(doc: Document) -> list[Sentence]:
+    doc_id = doc_id_for(doc.path)
+    return [
+        Sentence(
+            id=sentence_id(doc_id, doc.content_hash, i),
+            doc_id=doc_id,
+            path=doc.path,
+            index=i,
+            char_start=start,
+            char_end=end,
+            line=line,
+            text=doc.text[start:end],
+            doc_hash=doc.content_hash,
+            title=doc.title,
+        )
+        for i, (start, end, line) in enumerate(split_spans(doc.text))
+    ]

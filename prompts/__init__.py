@@ -1,0 +1,1 @@
+"""Prompt templates (plain text with {named} placeholders), installed as `assistant.prompts`."""
