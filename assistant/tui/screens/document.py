@@ -1,0 +1,96 @@
+"""A cited sentence in its document: the text scrolled to it, the sentence highlighted and its
+neighbours shaded. Escape goes back to the chat."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+if TYPE_CHECKING:
+    from assistant.sentences import Sentence
+    from assistant.service import Assistant
+
+CONTEXT = 2  # sentences shaded on each side
+
+
+class DocumentScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back to chat"),
+        Binding("q", "app.pop_screen", "Back", show=False),
+    ]
+
+    def __init__(self, assistant: Assistant, sentence: Sentence, label: str = "") -> None:
+        super().__init__()
+        self.assistant = assistant
+        self.sentence = sentence
+        self.label = label
+        self.span: tuple[int, int] | None = None
+        self.neighbours: list[Sentence] = []
+        self.text = ""
+        self.sentence_y = 0
+
+    def compose(self):
+        s = self.sentence
+        yield Static(Content.assemble((f"{self.label} ", "bold $accent"), (s.location, "bold"),
+                                      "  ", (s.title, "italic")), id="doc-header")
+        with VerticalScroll(id="doc-scroll"):
+            yield Static(Content.styled("loading the document…", "$text-muted"), id="doc-text")
+        yield Static("", id="doc-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#doc-scroll").focus()
+        self.load()
+
+    @work(thread=True, exit_on_error=False)
+    def load(self) -> None:
+        index = self.assistant.index
+        record = index.document(self.sentence.path)
+        neighbours = index.neighbours(self.sentence, CONTEXT, CONTEXT) if record else []
+        self.app.call_from_thread(self.show, record.text if record else None, neighbours)
+
+    def show(self, text: str | None, neighbours: list[Sentence]) -> None:
+        s = self.sentence
+        note = self.query_one("#doc-note", Static)
+        if text is None:
+            self.query_one("#doc-text", Static).update(
+                Content.styled("This document is no longer in the index.", "$error"))
+            note.update(Content.assemble(("cited sentence: ", "bold"), s.text))
+            return
+        start, end = s.char_start, s.char_end
+        if text[start:end] != s.text:  # the file changed since: look for the sentence
+            found = text.find(s.text)
+            start, end = (found, found + len(s.text)) if found >= 0 else (-1, -1)
+            neighbours = []
+            note.update(Content.styled(
+                "The document changed since this citation was made."
+                + ("" if found >= 0 else " The sentence is no longer in it."), "$warning"))
+        self.text = text
+        spans = []
+        if neighbours:
+            spans.append((min(n.char_start for n in neighbours),
+                          max(n.char_end for n in neighbours), "on $boost"))
+        self.neighbours = [n for n in neighbours if n.id != s.id]
+        if start >= 0:
+            self.span = (start, end)
+            spans.append((start, end, "bold $text on $accent 40%"))
+        content = Content(text)
+        for a, b, style in spans:
+            content = content.stylize(style, a, b)
+        self.query_one("#doc-text", Static).update(content)
+        self.call_after_refresh(self.scroll_to_sentence)
+
+    def scroll_to_sentence(self) -> None:
+        if self.span is None:
+            return
+        view = self.query_one("#doc-text", Static)
+        width = max(view.content_region.width, 10)
+        self.sentence_y = len(Content(self.text[: self.span[0]] + "x").wrap(width)) - 1
+        scroll = self.query_one("#doc-scroll", VerticalScroll)
+        scroll.scroll_to(y=max(0, self.sentence_y - 3), animate=False)
