@@ -28,8 +28,9 @@ def content_hash(text: str) -> str:
 
 
 def key_path(path: Path) -> str:
-    """The path a file is known by in the index: absolute, so any working directory agrees."""
-    return str(path.resolve())
+    """The path a file is known by in the index: absolute, so any working directory agrees
+    (symlinks are kept as named, so a report names the file the user gave)."""
+    return os.path.abspath(path)
 
 
 def display_path(path: str) -> str:
@@ -37,7 +38,7 @@ def display_path(path: str) -> str:
     if not path.startswith("/"):
         return path  # not a file path (an evaluation document id, say)
     try:
-        return str(Path(path).relative_to(Path.cwd().resolve()))
+        return str(Path(path).relative_to(os.path.abspath(os.getcwd())))
     except ValueError:
         return path
 

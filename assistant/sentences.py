@@ -97,6 +97,8 @@ def _segment(para: str) -> list[tuple[int, int]]:
     """Sentence spans inside one paragraph, located exactly in the paragraph's own text."""
     spans: list[tuple[int, int]] = []
     cursor = 0
+    # Line breaks inside a paragraph are wrapping, not boundaries; same length keeps offsets.
+    para = para.replace("\r", " ").replace("\n", " ")
     for piece in _segmenter().segment(para):
         piece = piece.strip()
         if not piece:
