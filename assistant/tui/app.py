@@ -48,7 +48,7 @@ class ChatApp(App):
     def __init__(self, settings: Settings, assistant: Assistant | None = None, *,
                  store: ConversationStore | None = None, seed_on_empty: bool = True,
                  show_timings: bool = True, index_label: str | None = None,
-                 export_dir: Path | None = None) -> None:
+                 export_dir: Path | None = None, cursor_blink: bool = True) -> None:
         super().__init__()
         self.settings = settings
         self._assistant = assistant
@@ -57,6 +57,7 @@ class ChatApp(App):
         self.show_timings = show_timings
         self.index_label = index_label
         self.export_dir = export_dir
+        self.cursor_blink = cursor_blink
         self.lock = threading.Lock()  # one call into the assistant at a time
         self.entries: list[Entry | None] = []
         self.selected: int | None = None
@@ -73,8 +74,9 @@ class ChatApp(App):
         with Vertical(id="progress-box", classes="hidden"):
             yield Label("", id="progress-label")
             yield ProgressBar(id="progress", show_eta=False)
-        yield HistoryInput(placeholder="Ask about your documents, or type /help",
-                           id="ask")
+        box = HistoryInput(placeholder="Ask about your documents, or type /help", id="ask")
+        box.cursor_blink = self.cursor_blink
+        yield box
         yield StatusBar(id="status")
         yield Footer()
 
@@ -168,7 +170,7 @@ class ChatApp(App):
                 return self.fail("usage: /ingest PATH (a file or folder)", text)
             self.ingest(Path(arg).expanduser())
         elif name == "clear":
-            self.action_clear()
+            self.call_next(self.action_clear)
         elif name == "export":
             self.action_export(arg or None)
         elif name == "help":

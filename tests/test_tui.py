@@ -1,0 +1,341 @@
+"""The chat UI, driven by Textual's Pilot over a real on-disk Chroma store and the real model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList
+
+from assistant.answer import Answer, AnswerSentence, Citation
+from assistant.conversations import ConversationStore
+from assistant.service import Assistant
+from assistant.tui.app import ChatApp
+from assistant.tui.screens.document import DocumentScreen
+from assistant.tui.widgets.evidence import EvidencePane
+from assistant.tui.widgets.input import HistoryInput
+
+SIZE = (120, 36)
+
+
+def make_app(assistant: Assistant, tmp_path: Path, **kw) -> ChatApp:
+    kw.setdefault("seed_on_empty", False)
+    return ChatApp(assistant.settings, assistant=assistant,
+                   store=ConversationStore(tmp_path / "conversations.sqlite3"),
+                   show_timings=False, index_label="test index", export_dir=tmp_path,
+                   cursor_blink=False, **kw)
+
+
+async def settle(app: ChatApp, pilot) -> None:
+    """Let every worker finish and the screen catch up."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def send(app: ChatApp, pilot, text: str) -> None:
+    box = app.query_one("#ask", HistoryInput)
+    box.focus()
+    box.value = text
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_answer_shows_the_putin_sentence_with_its_evidence(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            view = app.pane.entries[0]
+            assert "Putin confirmed the presence of North Korean troops" in view._body.plain
+            assert "[1]" in view._body.plain
+            pane = app.query_one("#evidence", EvidencePane)
+            assert pane.items[0].n == 1
+            assert "Putin confirmed" in pane.items[0].sentence.text
+            assert pane.items[0].verdict == "supported"
+            assert app.query_one("#ask", HistoryInput).value == ""
+            status = app.status.render().plain
+            assert f"{seeded.index.count():,} sentences" in status
+            assert "offline" in status
+
+    run(scenario())
+
+
+def test_open_citation_shows_it_highlighted_among_its_neighbours(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=(100, 20)) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            await send(app, pilot, "/open 1")
+            screen = app.screen
+            assert isinstance(screen, DocumentScreen)
+            cited = screen.sentence
+            assert "Putin confirmed" in cited.text
+            start, end = screen.span
+            assert screen.text[start:end] == cited.text
+            indexes = {n.index for n in screen.neighbours}
+            assert {cited.index - 1, cited.index + 1} <= indexes
+            shown = screen.query_one("#doc-text").visual
+            highlighted = [s for s in shown.spans if (s.start, s.end) == (start, end)]
+            assert highlighted and "$accent" in str(highlighted[0].style)
+            shaded = [s for s in shown.spans if "$boost" in str(s.style)]
+            assert shaded and shaded[0].start < start and shaded[0].end > end
+            scroll = screen.query_one("#doc-scroll")
+            assert scroll.scroll_y > 0  # a 20-line terminal must scroll down to line 6
+            assert scroll.scroll_y <= screen.sentence_y < scroll.scroll_y + scroll.size.height
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, DocumentScreen)
+
+    run(scenario())
+
+
+def test_evidence_list_opens_a_citation_with_the_keyboard(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            app.query_one("#evidence-list", OptionList).focus()
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert isinstance(app.screen, DocumentScreen)
+            assert "Putin confirmed" in app.screen.sentence.text
+
+    run(scenario())
+
+
+def test_cite_finds_moscows_fake_news_sentence_first(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "/cite fake news")
+            entry = app.entries[0]
+            assert entry.kind == "cite"
+            assert entry.matches[0].exact
+            assert "Moscow branded the news" in entry.matches[0].sentence.text
+            assert not any(m.exact for m in entry.matches[1:])
+            pane = app.query_one("#evidence", EvidencePane)
+            assert pane.items[0].verdict == "exact"
+            await send(app, pilot, "/open 1")
+            assert "Moscow branded" in app.screen.sentence.text
+
+    run(scenario())
+
+
+def test_export_writes_markdown_footnotes_and_json_spans(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+    base = tmp_path / "out" / "chat"
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            await send(app, pilot, "/cite fake news")
+            await send(app, pilot, f"/export {base}.md")
+
+    run(scenario())
+    md = (base.parent / "chat.md").read_text(encoding="utf-8")
+    data = json.loads((base.parent / "chat.json").read_text(encoding="utf-8"))
+    putin = app.entries[0].answer.citations[0].sentence
+    assert f"[^1-1]: “{putin.text}” — `{putin.location}`" in md
+    assert "[^1-1]" in md.split("---")[0]  # referenced in the answer text too
+    assert "[^2-1]: “At first, Moscow branded" in md
+    first = data["entries"][0]["citations"][0]
+    text = seeded.index.document(first["path"]).text
+    assert text[first["char_start"]:first["char_end"]] == first["text"] == putin.text
+    assert data["entries"][1]["kind"] == "cite" and data["entries"][1]["matches"][0]["exact"]
+
+
+class ScriptedAnswerer:
+    """Fault injection: an answerer that streams in pieces and has one unsupported sentence."""
+
+    name = "scripted"
+
+    def answer(self, question, hits, *, history=None, on_token=None):
+        text = f"{hits[0].sentence.text} [1] Putin also visited Pyongyang. [1]"
+        for piece in (text[:20], text[20:60], text[60:]):
+            on_token(piece)
+        return Answer(question, text, True, [Citation(1, hits[0].sentence, hits[0].score)],
+                      self.name, sentences=[
+                          AnswerSentence(hits[0].sentence.text, [1], 0.9, True),
+                          AnswerSentence("Putin also visited Pyongyang.", [1], 0.2, False)],
+                      notes=["1 sentence is not supported by its sources"])
+
+
+def test_streamed_answer_marks_unsupported_sentences(seeded, tmp_path, encoder):
+    assistant = Assistant(seeded.settings, index=seeded.index, encoder=encoder,
+                          answerer=ScriptedAnswerer())
+    app = make_app(assistant, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            view = app.pane.entries[0]
+            assert len(view._streamed) == 3  # every token reached the pane
+            body = view._body
+            bad = body.plain.index("Putin also visited Pyongyang.")
+            styles = [str(s.style) for s in body.spans if s.start <= bad < s.end]
+            assert any("strike" in s and "$error" in s for s in styles)
+            assert "note: 1 sentence is not supported" in body.plain
+            pane = app.query_one("#evidence", EvidencePane)
+            assert pane.items[0].verdict == "unsupported"
+
+    run(scenario())
+
+
+def test_an_error_is_a_notification_and_the_question_stays(settings, encoder, tmp_path):
+    app = make_app(Assistant(settings, encoder=encoder), tmp_path)  # an empty index
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            assert app.query_one("#ask", HistoryInput).value == "What did Putin confirm?"
+            messages = [n.message for n in app._notifications]
+            assert any("is empty" in m for m in messages)
+            assert app.pane.entries[0].has_class("-failed")
+            app.query_one("#ask", HistoryInput).value = ""
+            await send(app, pilot, "/open 3")
+            assert app.query_one("#ask", HistoryInput).value == "/open 3"
+            assert not isinstance(app.screen, DocumentScreen)
+
+    run(scenario())
+
+
+def test_first_run_indexes_the_seeds_with_a_progress_bar(settings, encoder, tmp_path):
+    app = make_app(Assistant(settings, encoder=encoder), tmp_path, seed_on_empty=True)
+    shown: list[tuple] = []
+    original = app._progress
+    app._progress = lambda *a: (shown.append(a), original(*a))
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert app.assistant.index.count() > 0
+            assert any(label and total for label, _, total in shown)
+            assert shown[-1][0] is None  # the bar is hidden again
+            assert app.query_one("#progress-box").has_class("hidden")
+            assert "ready" in app.status.render().plain
+
+    run(scenario())
+
+
+def test_ingest_command_adds_a_document_that_can_then_be_cited(seeded, tmp_path):
+    doc = tmp_path / "docs" / "lighthouse.txt"
+    doc.parent.mkdir()
+    doc.write_text("The old lighthouse on Skerry Point was painted blue in 1921. "
+                   "Its keeper, Ada Brennan, kept the lamp lit for forty years.\n",
+                   encoding="utf-8")
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            before = seeded.index.count()
+            await send(app, pilot, f"/ingest {doc.parent}")
+            assert seeded.index.count() == before + 2
+            assert any("1 indexed" in n.message for n in app._notifications)
+            await send(app, pilot, "Who kept the lighthouse lamp lit?")
+            cited = app.entries[-1].answer.citations[0].sentence
+            assert "Ada Brennan" in cited.text and cited.path == str(doc.resolve())
+
+    run(scenario())
+
+
+def test_input_history_walks_with_up_and_down(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            await send(app, pilot, "/cite fake news")
+            box = app.query_one("#ask", HistoryInput)
+            box.value = "draft"
+            await pilot.press("up")
+            assert box.value == "/cite fake news"
+            await pilot.press("up")
+            assert box.value == "What did Putin confirm?"
+            await pilot.press("down", "down")
+            assert box.value == "draft"
+
+    run(scenario())
+
+
+def test_palette_offers_the_commands(seeded, tmp_path):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            for title in ("Open citation…", "Cite…", "Ingest…", "Export conversation",
+                          "Saved conversations", "Clear", "Help"):
+                assert title in titles
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Cite…")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.query_one("#ask", HistoryInput).value == "/cite "
+
+    run(scenario())
+
+
+def test_conversation_is_saved_and_reopened_from_the_list(seeded, tmp_path):
+    first = make_app(seeded, tmp_path)
+
+    async def ask():
+        async with first.run_test(size=SIZE) as pilot:
+            await settle(first, pilot)
+            await send(first, pilot, "What did Putin confirm?")
+            await send(first, pilot, "/cite fake news")
+            await send(first, pilot, "/clear")
+            assert first.pane.entries == []
+
+    run(ask())
+    second = make_app(seeded, tmp_path)
+
+    async def reopen():
+        async with second.run_test(size=SIZE) as pilot:
+            await settle(second, pilot)
+            await send(second, pilot, "/conversations")
+            await pilot.press("enter")
+            await settle(second, pilot)
+            assert [e.kind for e in second.entries] == ["answer", "cite"]
+            assert "Putin confirmed" in second.pane.entries[0]._body.plain
+            await send(second, pilot, "/open 1")  # the reopened look-up is selected
+            assert "Moscow branded" in second.screen.sentence.text
+
+    run(reopen())
+
+
+@pytest.mark.parametrize("command", ["/bogus", "/open x", "/cite", "/ingest"])
+def test_bad_commands_explain_and_keep_the_text(seeded, tmp_path, command):
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, command)
+            assert app.query_one("#ask", HistoryInput).value == command
+            assert app._notifications
+
+    run(scenario())
+
