@@ -1,14 +1,21 @@
-"""The local sentence catalog: every committed sentence with its span, and a BM25 index over
-them (SQLite FTS5, porter stemming). Derived from the Chroma store and rebuilt from it when the
-two disagree, so it can always be thrown away. Transactions keep each document whole."""
+"""The local sentence catalog: every committed sentence with its span and its vector, and a BM25
+index over them (SQLite FTS5, porter stemming). One SQLite transaction per document keeps each
+document whole, and SQLite's WAL survives a killed process at any moment.
+
+With the embedded store the catalog is the commit point and the durable copy of the index:
+Chroma's vector index is derived from it and rebuilt from it when a crash leaves it unreadable.
+With a Chroma server the catalog is a local cache of the server's registry (see store.py)."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from assistant.sentences import Sentence
 
@@ -20,7 +27,9 @@ CREATE TABLE IF NOT EXISTS sentences (
     rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
     path TEXT NOT NULL, idx INTEGER NOT NULL, char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL, line INTEGER NOT NULL, text TEXT NOT NULL,
-    doc_hash TEXT NOT NULL, title TEXT NOT NULL);
+    doc_hash TEXT NOT NULL, title TEXT NOT NULL, vector BLOB);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS sentences_path ON sentences(path);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, idx);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, tokenize='porter unicode61');
 """
@@ -53,10 +62,21 @@ class Catalog:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), timeout=30, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        for attempt in range(50):  # a first open can race another process creating the file
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against SIGKILL
+                self._db.executescript(_SCHEMA)
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(sentences)")}
+                if "vector" not in columns:  # a catalog written before vectors were kept here
+                    with self._db:
+                        self._db.execute("ALTER TABLE sentences ADD COLUMN vector BLOB")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == 49:
+                    raise
+                time.sleep(0.1)
 
     def close(self) -> None:
         self._db.close()
@@ -75,8 +95,26 @@ class Catalog:
         ).fetchone()
         return DocRecord(*row) if row else None
 
-    def replace_document(self, record: DocRecord, sentences: Iterable[Sentence]) -> None:
-        """Put a document and its sentences in place of any older version, all or nothing."""
+    def generation(self) -> int:
+        """A number that changes with every committed change (for caches in other processes)."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _bump(self) -> None:
+        self._db.execute(
+            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def replace_document(self, record: DocRecord, sentences: Iterable[Sentence],
+                         vectors: np.ndarray | None = None) -> None:
+        """Put a document, its sentences and their vectors in place of any older version, all
+        or nothing."""
+        sentences = list(sentences)
+        blobs: list[bytes | None] = [None] * len(sentences)
+        if vectors is not None:
+            vectors = np.asarray(vectors, dtype=np.float32)
+            blobs = [v.tobytes() for v in vectors]
         with self._db:
             self._delete(record.path)
             self._db.execute(
@@ -84,11 +122,12 @@ class Catalog:
                 (record.path, record.doc_id, record.content_hash, record.title, record.text,
                  record.n_sentences),
             )
-            for s in sentences:
+            self._bump()
+            for s, blob in zip(sentences, blobs, strict=True):
                 cur = self._db.execute(
-                    f"INSERT INTO sentences ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO sentences ({_COLUMNS}, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (s.id, s.doc_id, s.path, s.index, s.char_start, s.char_end, s.line, s.text,
-                     s.doc_hash, s.title),
+                     s.doc_hash, s.title, blob),
                 )
                 self._db.execute(
                     "INSERT INTO fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, s.text)
@@ -97,6 +136,7 @@ class Catalog:
     def remove_document(self, path: str) -> None:
         with self._db:
             self._delete(path)
+            self._bump()
 
     def _delete(self, path: str) -> None:
         self._db.execute(
@@ -119,6 +159,48 @@ class Catalog:
             ):
                 out[row[0]] = _row_to_sentence(row)
         return out
+
+    def ids(self) -> set[str]:
+        return {r[0] for r in self._db.execute("SELECT id FROM sentences")}
+
+    def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Stored vectors of the given sentences (those stored without one are left out)."""
+        out: dict[str, np.ndarray] = {}
+        for b in range(0, len(ids), 500):
+            chunk = ids[b : b + 500]
+            marks = ",".join("?" * len(chunk))
+            for i, blob in self._db.execute(
+                f"SELECT id, vector FROM sentences WHERE id IN ({marks}) AND vector IS NOT NULL",
+                chunk,
+            ):
+                out[i] = np.frombuffer(blob, dtype=np.float32)
+        return out
+
+    def set_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "UPDATE sentences SET vector=? WHERE id=?",
+                [(np.asarray(v, dtype=np.float32).tobytes(), i) for i, v in vectors.items()],
+            )
+
+    def missing_vectors(self) -> list[str]:
+        """Ids of sentences stored without a vector (catalogs from before vectors were kept)."""
+        return [r[0] for r in self._db.execute("SELECT id FROM sentences WHERE vector IS NULL")]
+
+    def iter_with_vectors(self, batch: int = 2000) -> Iterator[tuple[list[Sentence], np.ndarray]]:
+        """Every sentence that has a vector, in batches, with its vectors as one matrix."""
+        last = -1
+        while True:
+            rows = self._db.execute(
+                f"SELECT rowid, {_COLUMNS}, vector FROM sentences "
+                "WHERE rowid > ? AND vector IS NOT NULL ORDER BY rowid LIMIT ?",
+                (last, batch),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            matrix = np.frombuffer(b"".join(r[11] for r in rows), dtype=np.float32)
+            yield [_row_to_sentence(r[1:11]) for r in rows], matrix.reshape(len(rows), -1)
 
     def neighbours(self, sentence: Sentence, before: int = 2, after: int = 2) -> list[Sentence]:
         """The sentence with up to `before` and `after` sentences around it, in order."""

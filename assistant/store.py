@@ -1,12 +1,27 @@
-"""The sentence store: a Chroma collection (embedded on disk, or a Chroma server) written
-through LlamaIndex, plus a registry collection that marks which version of each document is
-committed. The local catalog mirrors the committed state for fast lexical search and spans.
+"""The sentence store: sentence vectors in a Chroma collection (embedded on disk, or a Chroma
+server) written through LlamaIndex, and the local catalog (catalog.py: spans, text, vectors,
+BM25). `SentenceIndex` is the one interface the rest of the program uses.
 
-Write order per document, so a crash at any moment leaves it whole in its old or new state:
-  1. add the new sentences (their ids carry the content hash, so old and new coexist);
-  2. upsert the registry record (the commit point);
-  3. delete the old version's sentences;
-  4. update the local catalog (derived; re-synced from the registry when it disagrees).
+Embedded store (`<index>/chroma` + `<index>/catalog.sqlite3`). Embedded Chroma does not survive
+SIGKILL at every moment (a kill while it applies its log to the HNSW files can leave a
+collection that fails every call with "Failed to apply logs to the hnsw segment writer"), so
+the catalog is the commit point and the durable copy, and Chroma is a derived vector index:
+  1. add the new sentences to Chroma (their ids carry the content hash: old and new coexist);
+  2. replace the document in the catalog, vectors included, in one SQLite transaction: the
+     commit point; readers see the old version before it and the new one after it;
+  3. delete the old version's sentences from Chroma.
+Readers only return sentences that are in the catalog, so leftovers in Chroma are never shown.
+A writer leaves a marker while it works; the next writer that finds the marker (or finds Chroma
+unreadable, or holding a different number of sentences) repairs Chroma from the catalog: it
+deletes leftovers, adds what is missing, and rebuilds the collection from scratch when Chroma
+cannot be read. A reader that finds Chroma unreadable answers from the catalog's vectors
+(exact search) until a writer has repaired it.
+
+Chroma server (`--chroma-url`). The server keeps its data safe itself; the collection
+`<name>-documents` is the registry of committed documents and the commit point:
+  1. add the new sentences; 2. upsert the registry record (commit); 3. delete the old
+  version's sentences; 4. update the local catalog, which is a cache of the registry
+  (`settings.data_dir/server-cache/`) re-synced whenever it disagrees.
 """
 
 from __future__ import annotations
@@ -14,7 +29,10 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
-from collections.abc import Iterator
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
@@ -28,6 +46,11 @@ from assistant.sentences import Sentence
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 REGISTRY_SUFFIX = "-documents"
+CONNECT_TIMEOUT_S = 5.0
+"""How long to wait for a Chroma server to accept a connection and answer its heartbeat."""
+REQUEST_TIMEOUT_S = 60.0
+"""How long any later request to a Chroma server may take before it is abandoned."""
+BATCH = 2000
 
 
 def _metadata(s: Sentence) -> dict:
@@ -45,15 +68,57 @@ def _sentence_from(id_: str, text: str, meta: dict) -> Sentence:
     )
 
 
-class ChromaStore:
-    """Vectors and the committed-documents registry in Chroma."""
+def check_server(url: str, timeout: float = CONNECT_TIMEOUT_S) -> str:
+    """Ask a Chroma server for its heartbeat and version within `timeout` seconds; returns the
+    version, or raises StoreError saying what is wrong."""
+    import httpx
 
-    def __init__(self, settings: Settings) -> None:
+    base = url.rstrip("/")
+    hint = "start one with `chroma run --path DIR --port N`, or drop --chroma-url"
+    try:
+        with httpx.Client(timeout=httpx.Timeout(timeout), trust_env=False) as http:
+            beat = http.get(base + "/api/v2/heartbeat")
+            if beat.status_code == 404:
+                raise StoreError(
+                    f"{url} is not a Chroma server this assistant can use: it has no "
+                    "/api/v2/heartbeat (Chroma 1.x is needed)"
+                )
+            beat.raise_for_status()
+            if "nanosecond heartbeat" not in beat.json():
+                raise StoreError(f"{url} answered, but not as a Chroma server does")
+            version = str(http.get(base + "/api/v2/version").json())
+    except StoreError:
+        raise
+    except httpx.TimeoutException:
+        raise StoreError(
+            f"the Chroma server at {url} did not answer within {timeout:.0f} s; {hint}"
+        ) from None
+    except httpx.ConnectError as exc:
+        raise StoreError(f"cannot connect to the Chroma server at {url} ({exc}); {hint}") from None
+    except (httpx.HTTPError, ValueError) as exc:
+        raise StoreError(f"{url} answered, but not as a Chroma server does ({exc})") from None
+    import chromadb
+
+    if version.split(".")[0] != chromadb.__version__.split(".")[0]:
+        raise StoreError(
+            f"the Chroma server at {url} runs Chroma {version}, which this assistant's client "
+            f"(Chroma {chromadb.__version__}) cannot use; run a Chroma "
+            f"{chromadb.__version__.split('.')[0]}.x server"
+        )
+    return version
+
+
+class ChromaStore:
+    """Sentence vectors, and (with a server) the committed-documents registry, in Chroma."""
+
+    def __init__(self, settings: Settings, registry: bool = True) -> None:
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False)
         self.location: str
+        self.registry = None
+        self._embedded = not settings.chroma_url
         try:
             if settings.chroma_url:
                 url = urlparse(settings.chroma_url)
@@ -61,10 +126,12 @@ class ChromaStore:
                     raise StoreError(
                         f"chroma_url: {settings.chroma_url!r} is not an http(s)://HOST:PORT URL"
                     )
+                check_server(settings.chroma_url)
                 self.client = chromadb.HttpClient(
                     host=url.hostname, port=url.port or (443 if url.scheme == "https" else 8000),
                     ssl=url.scheme == "https", settings=chroma_settings,
                 )
+                _set_http_timeout(self.client)
                 self.location = settings.chroma_url
             else:
                 path = settings.index_dir / "chroma"
@@ -75,9 +142,11 @@ class ChromaStore:
             self.sentences = self.client.get_or_create_collection(
                 settings.collection, embedding_function=None, metadata=space
             )
-            self.registry = self.client.get_or_create_collection(
-                settings.collection + REGISTRY_SUFFIX, embedding_function=None, metadata=space
-            )
+            if registry:
+                self.registry = self.client.get_or_create_collection(
+                    settings.collection + REGISTRY_SUFFIX, embedding_function=None,
+                    metadata=space,
+                )
         except StoreError:
             raise
         except Exception as exc:  # chromadb raises many kinds; all mean the same to the user
@@ -85,7 +154,22 @@ class ChromaStore:
             raise StoreError(f"cannot open the Chroma store at {where}: {exc}") from None
         self._vector_store = None
 
-    # -- registry (commit records) ---------------------------------------------------------
+    def close(self) -> None:
+        """Let go of an embedded store's files (so it can be moved aside and rebuilt)."""
+        if not self._embedded:
+            return
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        ident = getattr(self.client, "_identifier", None)
+        system = SharedSystemClient._identifier_to_system.pop(ident, None)
+        SharedSystemClient._identifier_to_refcount.pop(ident, None)
+        if system is not None:
+            try:
+                system.stop()
+            except Exception:  # a broken store may fail to stop cleanly; it is being dropped
+                pass
+
+    # -- registry (commit records; server mode) -----------------------------------------------
     def committed(self) -> dict[str, DocRecord]:
         got = self.registry.get(include=["metadatas"])
         return {
@@ -115,17 +199,21 @@ class ChromaStore:
     # -- sentences -------------------------------------------------------------------------
     def add(self, sentences: list[Sentence], embeddings: np.ndarray) -> None:
         """Store sentences with their vectors, as LlamaIndex text nodes in the collection."""
-        from llama_index.core.schema import TextNode
+        from llama_index.core.schema import NodeRelationship, RelatedNodeInfo, TextNode
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
         if self._vector_store is None:
             self._vector_store = ChromaVectorStore(chroma_collection=self.sentences)
-        nodes = [
-            TextNode(id_=s.id, text=s.text, embedding=vec.tolist(), metadata=_metadata(s),
-                     excluded_embed_metadata_keys=list(_metadata(s)),
-                     excluded_llm_metadata_keys=list(_metadata(s)))
-            for s, vec in zip(sentences, embeddings, strict=True)
-        ]
+        nodes = []
+        for s, vec in zip(sentences, embeddings, strict=True):
+            meta = _metadata(s)
+            nodes.append(TextNode(
+                id_=s.id, text=s.text, embedding=np.asarray(vec, dtype=np.float32).tolist(),
+                metadata=meta, excluded_embed_metadata_keys=list(meta),
+                excluded_llm_metadata_keys=list(meta),
+                # LlamaIndex writes the source node's id into the `doc_id` metadata key
+                relationships={NodeRelationship.SOURCE: RelatedNodeInfo(node_id=s.doc_id)},
+            ))
         if nodes:
             self._vector_store.add(nodes)
 
@@ -136,21 +224,36 @@ class ChromaStore:
             where = {"$and": [{"path": path}, {"doc_hash": {"$ne": keep_hash}}]}
         self.sentences.delete(where=where)
 
-    def fetch(self, path: str, doc_hash: str) -> list[Sentence]:
+    def delete_ids(self, ids: list[str]) -> None:
+        for b in range(0, len(ids), BATCH):
+            self.sentences.delete(ids=ids[b : b + BATCH])
+
+    def ids(self) -> set[str]:
+        out: set[str] = set()
+        offset = 0
+        while True:
+            got = self.sentences.get(include=[], limit=BATCH * 5, offset=offset)["ids"]
+            out.update(got)
+            if len(got) < BATCH * 5:
+                return out
+            offset += len(got)
+
+    def fetch(self, path: str, doc_hash: str) -> tuple[list[Sentence], np.ndarray]:
+        """The sentences of one version of a document, in order, with their vectors."""
         got = self.sentences.get(
             where={"$and": [{"path": path}, {"doc_hash": doc_hash}]},
-            include=["documents", "metadatas"],
+            include=["documents", "metadatas", "embeddings"],
         )
-        out = [_sentence_from(i, d, m) for i, d, m in
-               zip(got["ids"], got["documents"], got["metadatas"], strict=True)]
-        return sorted(out, key=lambda s: s.index)
+        rows = sorted(
+            ((_sentence_from(i, d, m), np.asarray(e, dtype=np.float32)) for i, d, m, e in
+             zip(got["ids"], got["documents"], got["metadatas"], got["embeddings"], strict=True)),
+            key=lambda r: r[0].index,
+        )
+        return [s for s, _ in rows], np.array([v for _, v in rows], dtype=np.float32)
 
     def search(self, vector: np.ndarray, k: int) -> list[tuple[str, float]]:
         """Nearest sentences by cosine similarity: (id, similarity), best first."""
-        n = min(k, self.sentences.count())
-        if n == 0:
-            return []
-        got = self.sentences.query(query_embeddings=[vector.tolist()], n_results=n,
+        got = self.sentences.query(query_embeddings=[np.asarray(vector).tolist()], n_results=k,
                                    include=["distances"])
         return [(i, 1.0 - float(d)) for i, d in zip(got["ids"][0], got["distances"][0],
                                                    strict=True)]
@@ -166,6 +269,15 @@ class ChromaStore:
         return self.sentences.count()
 
 
+def _set_http_timeout(client) -> None:
+    """chromadb's HTTP client waits forever by default; bound every request."""
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if session is not None:
+        session.timeout = httpx.Timeout(REQUEST_TIMEOUT_S, connect=CONNECT_TIMEOUT_S)
+
+
 def _registry_id(path: str) -> str:
     return hashlib.sha1(path.encode("utf-8")).hexdigest()
 
@@ -178,26 +290,65 @@ def catalog_path(settings: Settings) -> Path:
     return settings.data_dir / "server-cache" / f"{key}.sqlite3"
 
 
+def _who() -> str:
+    command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:4]))
+    return (f"process {os.getpid()} on {os.uname().nodename} ({command or 'python'}), "
+            f"since {time.strftime('%H:%M:%S')}")
+
+
 class SentenceIndex:
     """The one store interface the rest of the program uses: committed sentences, their
     vectors, lexical search, and the documents they came from."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.chroma = ChromaStore(settings)
+        self.embedded = not settings.chroma_url
         self.catalog = Catalog(catalog_path(settings))
-        self.sync()
+        self.degraded: str | None = None
+        """Why vector search is answered from the catalog instead of Chroma (embedded only)."""
+        self._chroma: ChromaStore | None = None
+        self._exact: tuple[int, list[str], np.ndarray] | None = None
+        self._holding = False
+        if self.embedded:
+            try:
+                self._chroma = ChromaStore(settings, registry=False)
+            except StoreError as exc:
+                self.degraded = str(exc)
+        else:
+            self._chroma = ChromaStore(settings, registry=True)
+            self.sync()
 
     @property
     def location(self) -> str:
-        return self.chroma.location
+        return self.settings.chroma_url or str(self.settings.index_dir)
 
+    @property
+    def chroma(self) -> ChromaStore:
+        if self._chroma is None:
+            raise StoreError(f"the Chroma store at {self.location} cannot be opened: "
+                             f"{self.degraded}; run `assistant ingest` to repair it")
+        return self._chroma
+
+    @property
+    def _marker(self) -> Path:
+        return catalog_path(self.settings).with_suffix(".writing")
+
+    def close(self) -> None:
+        self.catalog.close()
+        if self._chroma is not None:
+            self._chroma.close()
+            self._chroma = None
+
+    # -- keeping Chroma and the catalog in step ------------------------------------------------
     def sync(self) -> int:
-        """Make the catalog match the registry; returns how many documents it had to fix."""
+        """Server: make the catalog cache match the registry. Embedded: the catalog is the
+        commit point, so there is nothing to fetch (see `repair`). Returns documents fixed."""
+        if self.embedded:
+            return 0
         committed = self.chroma.committed()
         local = self.catalog.documents()
         fixed = 0
-        for path, rec in local.items():
+        for path in local:
             if path not in committed:
                 self.catalog.remove_document(path)
                 fixed += 1
@@ -206,35 +357,180 @@ class SentenceIndex:
                 text = self.chroma.committed_text(path)
                 full = DocRecord(rec.path, rec.doc_id, rec.content_hash, rec.title, text,
                                  rec.n_sentences)
-                self.catalog.replace_document(full, self.chroma.fetch(path, rec.content_hash))
+                sentences, vectors = self.chroma.fetch(path, rec.content_hash)
+                self.catalog.replace_document(full, sentences, vectors if sentences else None)
                 fixed += 1
         return fixed
 
+    def repair(self) -> dict[str, int]:
+        """Make Chroma hold exactly the catalog's sentences (call it holding the write lock):
+        delete leftovers of interrupted writes, add what is missing, rebuild when unreadable."""
+        report = {"deleted": 0, "added": 0, "rebuilt": 0, "dropped_documents": 0}
+        if not self.embedded:
+            self.sync()
+        try:
+            self._backfill_vectors()
+            chroma = self.chroma
+            have, want = chroma.ids(), self.catalog.ids()
+            stray = sorted(have - want)
+            chroma.delete_ids(stray)
+            report["deleted"] = len(stray)
+            missing = want - have
+            if missing:
+                report["added"] = self._add_from_catalog(missing)
+        except StoreError:
+            if not self.embedded:
+                raise
+            report.update(self.rebuild())
+        except Exception:  # chromadb's own errors: the embedded collection is unreadable
+            if not self.embedded:
+                raise
+            report.update(self.rebuild())
+        return report
+
+    def rebuild(self) -> dict[str, int]:
+        """Embedded only: replace the Chroma store with a fresh one built from the catalog."""
+        dropped = self._drop_documents_without_vectors()
+        if self._chroma is not None:
+            self._chroma.close()
+            self._chroma = None
+        path = self.settings.index_dir / "chroma"
+        aside = self.settings.index_dir / "chroma.broken"
+        shutil.rmtree(aside, ignore_errors=True)
+        if path.exists():
+            path.rename(aside)
+        self._chroma = ChromaStore(self.settings, registry=False)
+        self.degraded = None
+        added = self._add_from_catalog(None)
+        shutil.rmtree(aside, ignore_errors=True)
+        return {"rebuilt": 1, "added": added, "dropped_documents": dropped}
+
+    def _add_from_catalog(self, only: set[str] | None) -> int:
+        added = 0
+        for sentences, vectors in self.catalog.iter_with_vectors(BATCH):
+            if only is not None:
+                keep = [i for i, s in enumerate(sentences) if s.id in only]
+                sentences, vectors = [sentences[i] for i in keep], vectors[keep]
+            if sentences:
+                self.chroma.add(sentences, vectors)
+                added += len(sentences)
+        return added
+
+    def _backfill_vectors(self) -> None:
+        """Catalogs written before they kept vectors: copy the vectors from Chroma."""
+        missing = self.catalog.missing_vectors()
+        for b in range(0, len(missing), BATCH):
+            self.catalog.set_vectors(self.chroma.vectors(missing[b : b + BATCH]))
+
+    def _drop_documents_without_vectors(self) -> int:
+        """Before a rebuild: documents whose vectors exist nowhere are dropped from the
+        catalog, so that the next ingest embeds them again."""
+        missing = set(self.catalog.missing_vectors())
+        if not missing:
+            return 0
+        paths = {s.path for s in self.catalog.get(sorted(missing)).values()}
+        for path in paths:
+            self.catalog.remove_document(path)
+        return len(paths)
+
+    def _chroma_write(self, action: Callable[[], None]) -> None:
+        """Run a write to Chroma; if the embedded store is unreadable, rebuild it and retry."""
+        try:
+            action()
+        except Exception:
+            if not self.embedded:
+                raise
+            self.rebuild()
+            action()
+
+    # -- the interface ---------------------------------------------------------------------
     def documents(self) -> dict[str, DocRecord]:
         return self.catalog.documents()
 
     def replace(self, record: DocRecord, sentences: list[Sentence], embeddings: np.ndarray) -> None:
-        self.chroma.add(sentences, embeddings)
-        self.chroma.commit(record)
-        self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
-        self.catalog.replace_document(record, sentences)
+        embeddings = np.asarray(embeddings, dtype=np.float32)
+        self._chroma_write(lambda: self.chroma.add(sentences, embeddings))
+        if self.embedded:
+            self.catalog.replace_document(record, sentences, embeddings)  # the commit
+            try:
+                self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
+            except Exception:  # leftovers are invisible to readers; the next writer repairs
+                self._marker.touch()
+        else:
+            self.chroma.commit(record)
+            self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
+            self.catalog.replace_document(record, sentences, embeddings)
 
     def remove(self, path: str) -> None:
-        self.chroma.uncommit(path)
-        self.chroma.delete_stale(path, keep_hash=None)
-        self.catalog.remove_document(path)
+        if self.embedded:
+            self.catalog.remove_document(path)  # the commit
+            try:
+                self.chroma.delete_stale(path, keep_hash=None)
+            except Exception:
+                self._marker.touch()
+        else:
+            self.chroma.uncommit(path)
+            self.chroma.delete_stale(path, keep_hash=None)
+            self.catalog.remove_document(path)
 
     def count(self) -> int:
         return self.catalog.count()
 
     def vector_search(self, vector: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
-        hits = self.chroma.search(vector, k + 8)  # a few spare for uncommitted leftovers
-        found = self.catalog.get([i for i, _ in hits])
-        return [(found[i], score) for i, score in hits if i in found][:k]
+        """Nearest committed sentences: (sentence, cosine similarity), best first."""
+        if self._chroma is not None and self.degraded is None:
+            try:
+                return self._chroma_search(vector, k)
+            except Exception as exc:
+                if not self.embedded:
+                    raise StoreError(f"the Chroma server at {self.location} failed: {exc}") \
+                        from None
+                self.degraded = f"the Chroma store cannot be read ({exc})"
+        return self._exact_search(vector, k)
+
+    def _chroma_search(self, vector: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
+        # Chroma may also hold sentences that are not committed (a write in progress, or
+        # leftovers of a killed one); ask for more until k committed ones are found.
+        n = k + 16
+        while True:
+            hits = self.chroma.search(vector, n)
+            found = self.catalog.get([i for i, _ in hits])
+            out = [(found[i], score) for i, score in hits if i in found]
+            if len(out) >= k or len(hits) < n:
+                return out[:k]
+            n *= 4
+
+    def _exact_search(self, vector: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
+        """Brute-force cosine search over the catalog's vectors (used when Chroma is broken)."""
+        generation = self.catalog.generation()
+        if self._exact is None or self._exact[0] != generation:
+            ids: list[str] = []
+            blocks: list[np.ndarray] = []
+            for sentences, vectors in self.catalog.iter_with_vectors(BATCH * 5):
+                ids.extend(s.id for s in sentences)
+                blocks.append(vectors)
+            matrix = np.vstack(blocks) if blocks else np.zeros((0, len(vector)), np.float32)
+            self._exact = (generation, ids, matrix)
+        _, ids, matrix = self._exact
+        if not ids:
+            return []
+        scores = matrix @ np.asarray(vector, dtype=np.float32)
+        top = np.argsort(-scores)[:k]
+        found = self.catalog.get([ids[i] for i in top])
+        return [(found[ids[i]], float(scores[i])) for i in top if ids[i] in found]
 
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """Stored unit vectors of the given sentences."""
-        return self.chroma.vectors(ids)
+        out = self.catalog.vectors(ids)
+        rest = [i for i in ids if i not in out]
+        if rest and self._chroma is not None and self.degraded is None:
+            try:
+                out.update(self._chroma.vectors(rest))
+            except Exception as exc:
+                if not self.embedded:
+                    raise StoreError(f"the Chroma server at {self.location} failed: {exc}") \
+                        from None
+        return out
 
     def lexical_search(self, query: str, k: int) -> list[tuple[Sentence, float]]:
         hits = self.catalog.lexical_search(query, k)
@@ -248,28 +544,58 @@ class SentenceIndex:
         return self.catalog.document(path)
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the store's write lock, or fail at once naming who holds it."""
+    def writing(self, wait: float = 0.0,
+                on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Hold the store's write lock. If another process holds it: fail at once naming it,
+        or (wait > 0) tell `on_wait` who holds it and wait up to `wait` seconds.
+        On entry, repairs what an interrupted earlier write left behind."""
         lock_path = catalog_path(self.settings).with_suffix(".lock")
         handle = open(lock_path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise StoreBusyError(
-                f"the index at {self.location} is being written by {holder}; "
-                "try again when it finishes"
-            ) from None
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                if time.monotonic() >= deadline:
+                    handle.close()
+                    waited = f" (waited {wait:.0f} s)" if wait > 0 else ""
+                    raise StoreBusyError(
+                        f"the index at {self.location} is being written by {holder}{waited}; "
+                        "try again when it finishes, or pass --wait SECONDS"
+                    ) from None
+                if on_wait is not None and not told:
+                    on_wait(holder)
+                    told = True
+                time.sleep(0.25)
+        self._holding = True
         try:
             handle.seek(0)
             handle.truncate()
-            handle.write(f"process {os.getpid()}")
+            handle.write(_who())
             handle.flush()
+            self._prepare_write()
             yield
+            self._marker.unlink(missing_ok=True)
         finally:
+            self._holding = False
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+    def _prepare_write(self) -> None:
+        """Under the lock: repair after an interrupted write, then mark a write in progress."""
+        needs = self._marker.exists() or self.degraded is not None or (
+            self.embedded and bool(self.catalog.missing_vectors()))
+        if not needs and self.embedded:
+            try:
+                needs = self.chroma.count() != self.catalog.count()
+            except Exception:
+                needs = True
+        if needs:
+            self.repair()
+        self._marker.touch()
