@@ -57,6 +57,13 @@ def test_answer_shows_the_putin_sentence_with_its_evidence(seeded, tmp_path):
             view = app.pane.entries[0]
             assert "Putin confirmed the presence of North Korean troops" in view._body.plain
             assert "[1]" in view._body.plain
+            clicks = [str(s.style) for s in view._body.spans if "@click" in str(s.style)]
+            assert clicks == ["@click=app.open_citation(0,1)"]
+            await app.run_action("open_citation(0,1)")  # what a click on [1] runs
+            await settle(app, pilot)
+            assert isinstance(app.screen, DocumentScreen)
+            await pilot.press("escape")
+            await pilot.pause()
             pane = app.query_one("#evidence", EvidencePane)
             assert pane.items[0].n == 1
             assert "Putin confirmed" in pane.items[0].sentence.text

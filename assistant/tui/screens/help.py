@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 HELP = """\
 [b]Ask[/b] a question about your documents and press Enter. Every answer cites the exact
-sentences it comes from: [b][n][/b] markers in the text, listed in the evidence pane.
+sentences it comes from: [b]\\[n][/b] markers in the text, listed in the evidence pane.
 
 [b]Commands[/b] (also in the command palette, Ctrl+P)
   /open N          open citation N of the selected answer in its document
@@ -17,14 +17,14 @@ sentences it comes from: [b][n][/b] markers in the text, listed in the evidence 
   /ingest PATH     add or update .txt and .md files or folders in the index
   /conversations   reopen a saved conversation
   /clear           start a new conversation (the current one stays saved)
-  /export [PATH]   write the conversation as PATH.md (footnotes) and PATH.json (spans)
+  /export \\[PATH]   save the conversation: PATH.md (footnotes), PATH.json (spans)
   /help            this help
 
 [b]Keys[/b]
   Enter            send; Up / Down walk through earlier questions
-  Alt+Up/Alt+Down  select the previous / next answer (its evidence shows on the right)
+  Alt+Up, Alt+Down select the previous / next answer and show its evidence
   Tab              move to the evidence list; Enter or a click opens a citation
-  click on [n]     open that citation in its document; Escape comes back
+  click on \\[n]     open that citation in its document; Escape comes back
   Ctrl+L           saved conversations
   Ctrl+Q           quit
 
