@@ -151,23 +151,15 @@ class ChromaStore:
             raise
         except Exception as exc:  # chromadb raises many kinds; all mean the same to the user
             where = settings.chroma_url or settings.index_dir
+            if self._embedded:
+                _forget_system(str(settings.index_dir / "chroma"))
             raise StoreError(f"cannot open the Chroma store at {where}: {exc}") from None
         self._vector_store = None
 
     def close(self) -> None:
         """Let go of an embedded store's files (so it can be moved aside and rebuilt)."""
-        if not self._embedded:
-            return
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        ident = getattr(self.client, "_identifier", None)
-        system = SharedSystemClient._identifier_to_system.pop(ident, None)
-        SharedSystemClient._identifier_to_refcount.pop(ident, None)
-        if system is not None:
-            try:
-                system.stop()
-            except Exception:  # a broken store may fail to stop cleanly; it is being dropped
-                pass
+        if self._embedded:
+            _forget_system(getattr(self.client, "_identifier", ""))
 
     # -- registry (commit records; server mode) -----------------------------------------------
     def committed(self) -> dict[str, DocRecord]:
@@ -267,6 +259,19 @@ class ChromaStore:
 
     def count(self) -> int:
         return self.sentences.count()
+
+
+def _forget_system(identifier: str) -> None:
+    """chromadb keeps one open system per store folder for the whole process; drop ours."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(identifier, None)
+    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception:  # a broken store may fail to stop cleanly; it is being dropped
+            pass
 
 
 def _set_http_timeout(client) -> None:
@@ -395,6 +400,7 @@ class SentenceIndex:
             self._chroma.close()
             self._chroma = None
         path = self.settings.index_dir / "chroma"
+        _forget_system(str(path))
         aside = self.settings.index_dir / "chroma.broken"
         shutil.rmtree(aside, ignore_errors=True)
         if path.exists():
