@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("paths", nargs="*", type=Path)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                   help="if another process is writing the index, wait up to this long")
 
     p = sub.add_parser("ask", help="answer one question with cited sentences")
     _common(p)
@@ -105,7 +107,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     assistant = Assistant(settings)
     paths = args.paths or [default_seeds_dir()]
     bar = _ProgressBar("ingest")
-    with assistant.index.writing():
+    def waiting(holder: str) -> None:
+        print(f"assistant: the index is being written by {holder}; waiting up to "
+              f"{args.wait:.0f} s", file=sys.stderr, flush=True)
+
+    with assistant.index.writing(wait=args.wait, on_wait=waiting):
         report = assistant.ingestor().ingest_paths(paths, settings.max_file_bytes, progress=bar)
     bar.close()
     if args.json:
