@@ -86,7 +86,8 @@ class ChatApp(App):
         where = s.chroma_url or str(s.index_dir)
         self.status.set(answerer=answerer, index=self.index_label or where)
         self.query_one("#ask", HistoryInput).focus()
-        self.startup()
+        # Paint first: importing the store and the model in a thread would hold the GIL.
+        self.call_after_refresh(self.startup)
 
     @property
     def status(self) -> StatusBar:
