@@ -57,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("-k", type=int, default=5, help="how many sentences to show")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("eval", help="measure answer quality on a question file (JSONL)")
+    p.add_argument("file", type=Path, help="questions in the format of dev.jsonl")
+    p.add_argument("--index", type=Path, help="keep the evaluation index in this folder "
+                   "(default: a temporary folder)")
+    p.add_argument("--answerer", choices=["offline", "openai"], default="offline",
+                   help="which answerer is scored (default offline)")
+    p.add_argument("--model", help="model name for the OpenAI-compatible endpoint")
+    p.add_argument("--config", type=Path, help="TOML config file (default: user config dir)")
+    p.add_argument("--unanswerable", action="store_true",
+                   help="ask each question with its own document left out; report false answers")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser
 
 
@@ -186,7 +199,39 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_app(_settings(args))
 
 
-COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat}
+def cmd_eval(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from assistant import evaluate as ev
+    from assistant.config import load_settings
+    from assistant.service import Assistant
+
+    items = ev.load_items(args.file, args.limit)
+    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
+        root = args.index or Path(tmp)
+        settings = load_settings(config_file=args.config, index_dir=root,
+                                 data_dir=Path(tmp) / "data", llm=args.answerer,
+                                 model=args.model, collection=ev.collection_for(args.file))
+        assistant = Assistant(settings)
+        try:
+            bar = ev.TerminalProgress("index", "sentences")
+            ev.index_items(assistant, items, progress=bar)
+            bar.close()
+            bar = ev.TerminalProgress("ask", "questions")
+            run = ev.evaluate_unanswerable if args.unanswerable else ev.evaluate
+            report = run(assistant, items, progress=bar)
+            bar.close()
+        finally:
+            assistant.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(ev.format_table(report))
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat,
+            "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,19 +1,81 @@
-"""Hybrid retrieval: Chroma's vector search and BM25 over the same sentences, fused."""
+"""Hybrid retrieval: Chroma's vector search and BM25 over the same sentences, ranked by a small
+linear model over per-sentence and per-document features.
+
+Candidates are the union of the nearest sentences by cosine and the best by BM25. Each gets
+features that are all computable from the question and the candidate set:
+
+  cos     cosine of question and sentence (MiniLM unit vectors)
+  lex     the sentence's BM25 score divided by the best BM25 score for this question
+  dmax    the best cosine among the candidates from the same document (document evidence)
+  dlex    the best `lex` among the candidates from the same document
+  overlap IDF-weighted share of the question's content words that the sentence contains
+  first   1 for the first sentence of a document (definitions, WikiQA-style answers)
+  rcos    1/log2(rank by cosine + 2)
+  rlex    1/log2(rank by BM25 + 2), 0 when the sentence has no BM25 match
+
+The weights were fitted with a listwise (softmax) objective on the evaluation set with 5-fold
+cross-validation grouped by document; `benchmarks/fit_ranker.py` refits them and prints the
+held-out figures. `Hit.score` is the model's calibrated probability that the sentence answers
+the question (a logistic fit of the linear score), so thresholds downstream are probabilities.
+"""
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from assistant.sentences import Sentence
 from assistant.store import SentenceIndex
 
-CANDIDATES = 50
+CANDIDATES = 100
+
+FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex")
+# Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
+WEIGHTS = np.array([0.239, 0.129, 10.0, 3.051, 1.507, 0.067, 1.329, 0.562], dtype=np.float64)
+# Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
+CALIBRATION = (0.7812, -10.8378)
+
+_TOKEN = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    "a an the of in on at to for is are was were be been being by with and or but what which "
+    "who whom whose when where why how did do does done that this these those it its as from "
+    "into than then there their they them he she his her him i me my you we our your not no "
+    "yes can could would should will shall may might must has have had having about after "
+    "before during over under between also any all some such so if very just one s".split()
+)
+
+
+def _stem(word: str) -> str:
+    w = word.lower()
+    for suffix in ("ing", "es", "s", "ed"):
+        if len(w) > 4 and w.endswith(suffix):
+            return w[: -len(suffix)]
+    return w
+
+
+def content_terms(text: str) -> set[str]:
+    """Lower-cased, lightly stemmed words of `text` without stop words."""
+    return {_stem(w) for w in _TOKEN.findall(text) if w.lower() not in _STOP}
+
+
+def term_counts(index: SentenceIndex, terms: list[str]) -> dict[str, int]:
+    """How many committed sentences contain each term (an FTS5 match on the catalog)."""
+    out: dict[str, int] = {}
+    for term in terms:
+        phrase = '"' + term.replace('"', "") + '"'
+        row = index.catalog._db.execute(
+            "SELECT count(*) FROM fts WHERE fts MATCH ?", (phrase,)).fetchone()
+        out[term] = int(row[0])
+    return out
 
 
 @dataclass
 class Hit:
-    """A retrieved sentence and why: its fused score and the two signals behind it."""
+    """A retrieved sentence and why: its score (probability that it answers) and signals."""
 
     sentence: Sentence
     score: float
@@ -27,40 +89,125 @@ class Retrieval:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-class HybridRetriever:
-    """Ranks sentences for a question. `encoder` turns text into a unit vector."""
+@dataclass
+class Candidates:
+    """The candidate sentences of one question and their feature matrix (rows = sentences)."""
 
-    def __init__(self, index: SentenceIndex, encoder, lexical_weight: float = 0.25) -> None:
+    sentences: list[Sentence]
+    features: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _rank_feature(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
+    order = np.argsort(-values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(len(values))
+    out = 1.0 / np.log2(ranks + 2.0)
+    if present is not None:
+        out = np.where(present, out, 0.0)
+    return out
+
+
+class HybridRetriever:
+    """Ranks sentences for a question. `encoder` turns text into a unit vector.
+
+    `exclude_paths` leaves whole documents out of every search (the evaluator uses it to ask
+    each question with its own document withheld, without re-indexing)."""
+
+    def __init__(self, index: SentenceIndex, encoder, weights: np.ndarray | None = None,
+                 calibration: tuple[float, float] = CALIBRATION,
+                 candidates: int = CANDIDATES) -> None:
         self.index = index
         self.encoder = encoder
-        self.lexical_weight = lexical_weight
+        self.weights = WEIGHTS if weights is None else np.asarray(weights, dtype=np.float64)
+        self.calibration = calibration
+        self.candidates = candidates
+        self.exclude_paths: frozenset[str] = frozenset()
+        self._df_cache: dict[str, int] = {}
+        self._df_count = -1
+
+    # -- features --------------------------------------------------------------------------
+    def _idf(self, terms: set[str]) -> dict[str, float]:
+        total = self.index.count()
+        if total != self._df_count:
+            self._df_cache.clear()
+            self._df_count = total
+        missing = [t for t in terms if t not in self._df_cache]
+        if missing:
+            self._df_cache.update(term_counts(self.index, missing))
+        return {t: math.log((total + 1) / (self._df_cache.get(t, 0) + 0.5)) for t in terms}
+
+    def candidates_for(self, question: str, k: int = 0) -> Candidates:
+        """Candidate sentences for `question` with their features (see FEATURES)."""
+        t0 = time.perf_counter()
+        qvec = self.encoder.encode_one(question)
+        t1 = time.perf_counter()
+        n = max(k, self.candidates)
+        spare = 0
+        if self.exclude_paths:
+            spare = sum(self.index.document(p).n_sentences if self.index.document(p) else 0
+                        for p in self.exclude_paths)
+        dense = self.index.vector_search(qvec, n + spare)
+        t2 = time.perf_counter()
+        sparse = self.index.lexical_search(question, n + spare)
+        t3 = time.perf_counter()
+        cos: dict[str, float] = {}
+        lex: dict[str, float] = {}
+        sents: dict[str, Sentence] = {}
+        for s, sim in dense:
+            if s.path not in self.exclude_paths:
+                sents[s.id] = s
+                cos[s.id] = sim
+        sparse = [(s, sc) for s, sc in sparse if s.path not in self.exclude_paths]
+        top_lex = max((sc for _, sc in sparse), default=0.0) or 1.0
+        for s, sc in sparse:
+            sents.setdefault(s.id, s)
+            lex[s.id] = sc / top_lex
+        missing = [i for i in sents if i not in cos]
+        if missing:  # lexical-only candidates still need a cosine for a fair fusion
+            stored = self.index.vectors(missing)
+            for i in missing:
+                cos[i] = float(stored[i] @ qvec) if i in stored else 0.0
+        ids = list(sents)
+        order = [sents[i] for i in ids]
+        c = np.array([cos[i] for i in ids], dtype=np.float64)
+        lx = np.array([lex.get(i, 0.0) for i in ids], dtype=np.float64)
+        dmax: dict[str, float] = {}
+        dlex: dict[str, float] = {}
+        for s, cv, lv in zip(order, c, lx, strict=True):
+            dmax[s.path] = max(dmax.get(s.path, -1.0), cv)
+            dlex[s.path] = max(dlex.get(s.path, 0.0), lv)
+        qterms = content_terms(question)
+        idf = self._idf(qterms) if qterms else {}
+        qweight = sum(idf.values()) or 1.0
+        overlap = np.array([sum(idf[t] for t in qterms & content_terms(s.text)) / qweight
+                            for s in order], dtype=np.float64)
+        features = np.column_stack([
+            c, lx,
+            np.array([dmax[s.path] for s in order]), np.array([dlex[s.path] for s in order]),
+            overlap,
+            np.array([1.0 if s.index == 0 else 0.0 for s in order]),
+            _rank_feature(c), _rank_feature(lx, lx > 0),
+        ]) if order else np.zeros((0, len(FEATURES)))
+        t4 = time.perf_counter()
+        return Candidates(order, features, {
+            "embed_ms": (t1 - t0) * 1000, "vector_ms": (t2 - t1) * 1000,
+            "lexical_ms": (t3 - t2) * 1000, "features_ms": (t4 - t3) * 1000,
+        })
+
+    # -- ranking ---------------------------------------------------------------------------
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Calibrated probability for each row of `features`."""
+        a, b = self.calibration
+        return 1.0 / (1.0 + np.exp(-(a * (features @ self.weights) + b)))
 
     def search(self, question: str, k: int) -> Retrieval:
+        cands = self.candidates_for(question, k)
         t0 = time.perf_counter()
-        vector = self.encoder.encode_one(question)
-        t1 = time.perf_counter()
-        dense = self.index.vector_search(vector, max(k, CANDIDATES))
-        t2 = time.perf_counter()
-        sparse = self.index.lexical_search(question, max(k, CANDIDATES))
-        t3 = time.perf_counter()
-        hits: dict[str, Hit] = {}
-        for sentence, sim in dense:
-            hits[sentence.id] = Hit(sentence, 0.0, vector=sim)
-        top_lex = max((s for _, s in sparse), default=0.0) or 1.0
-        for sentence, score in sparse:
-            hit = hits.setdefault(sentence.id, Hit(sentence, 0.0))
-            hit.lexical = score / top_lex
-        missing = [h for h in hits.values() if h.vector == 0.0]
-        if missing:  # lexical-only candidates still need a cosine for a fair fusion
-            stored = self.index.vectors([h.sentence.id for h in missing])
-            for h in missing:
-                if h.sentence.id in stored:
-                    h.vector = float(stored[h.sentence.id] @ vector)
-        for h in hits.values():
-            h.score = h.vector + self.lexical_weight * h.lexical
-        ranked = sorted(hits.values(), key=lambda h: h.score, reverse=True)[:k]
-        t4 = time.perf_counter()
-        return Retrieval(ranked, {
-            "embed_ms": (t1 - t0) * 1000, "vector_ms": (t2 - t1) * 1000,
-            "lexical_ms": (t3 - t2) * 1000, "fuse_ms": (t4 - t3) * 1000,
-        })
+        probs = self.score(cands.features)
+        order = np.argsort(-probs, kind="stable")[:k]
+        hits = [Hit(cands.sentences[i], float(probs[i]), vector=float(cands.features[i, 0]),
+                    lexical=float(cands.features[i, 1])) for i in order]
+        timings = dict(cands.timings)
+        timings["fuse_ms"] = (time.perf_counter() - t0) * 1000 + timings.pop("features_ms")
+        return Retrieval(hits, timings)

@@ -1,0 +1,268 @@
+"""`assistant eval`: measured answer quality on a question file (the format of dev.jsonl).
+
+Every document of the file is indexed into one collection, every question is asked through
+`Assistant.ask` (the code path of `assistant ask`), and the answers are scored:
+
+- a returned sentence *matches* a gold sentence when both come from the same document and their
+  character spans overlap by at least half of the shorter one (gold sentences are located in
+  the document text with `str.find`);
+- P@1: the first cited sentence matches (when the answer says "not found", the first retrieved
+  sentence is used instead, so P@1 measures ranking and the refusal is counted separately);
+- R@5 / MRR: over the retriever's ranking (the same retriever `ask` uses), first 5 / first 100;
+- citation precision: of the cited sentences, the share that match, averaged over the answers
+  that cite something; citation recall: of the gold sentences, the share cited, averaged over
+  all questions (a "not found" answer has recall 0);
+- not-found rate: the share of questions answered "not found".
+
+`unanswerable=True` asks each question with its own document withheld from retrieval (a filter
+on the retriever, so the same index and the same answering code serve all questions); any
+answer that is not "not found" is then a false answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import InputError
+
+Progress = Callable[[int, int, str], None]
+RANK_DEPTH = 100
+SOURCES_ORDER = ("overall",)
+
+
+@dataclass(frozen=True)
+class EvalItem:
+    id: str
+    doc_id: str
+    title: str
+    document: str
+    question: str
+    gold_sentences: tuple[str, ...]
+
+    @property
+    def source(self) -> str:
+        return self.id.split(":", 1)[0] if ":" in self.id else "other"
+
+    def gold_spans(self) -> list[tuple[int, int]]:
+        spans = []
+        for g in self.gold_sentences:
+            at = self.document.find(g)
+            if at >= 0:
+                spans.append((at, at + len(g)))
+        return spans
+
+
+def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
+    """Questions of a JSONL evaluation file; raises InputError on a malformed file."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    items: list[EvalItem] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            items.append(EvalItem(
+                id=str(row["id"]), doc_id=str(row["doc_id"]), title=str(row.get("title", "")),
+                document=str(row["document"]), question=str(row["question"]),
+                gold_sentences=tuple(row.get("gold_sentences") or ()),
+            ))
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path}:{n}: not an evaluation record ({exc})") from None
+        if limit is not None and len(items) >= limit:
+            break
+    if not items:
+        raise InputError(f"{path}: no questions in the file")
+    return items
+
+
+def sentence_matches(sentence, doc_path: str, spans: list[tuple[int, int]]) -> bool:
+    """Same document, and the spans overlap by at least half of the shorter one."""
+    if sentence.path != doc_path:
+        return False
+    for start, end in spans:
+        overlap = min(end, sentence.char_end) - max(start, sentence.char_start)
+        if overlap > 0 and overlap >= 0.5 * min(end - start,
+                                                 sentence.char_end - sentence.char_start):
+            return True
+    return False
+
+
+def collection_for(path: Path) -> str:
+    """A collection named after the file's content: reruns on the same file reuse it."""
+    return "eval-" + hashlib.sha1(path.read_bytes()).hexdigest()[:12]
+
+
+def index_items(assistant, items: list[EvalItem], progress: Progress | None = None):
+    """Ingest every distinct document of `items` as an in-memory document."""
+    from assistant.documents import make_document
+
+    docs = {}
+    for it in items:
+        docs.setdefault(it.doc_id, make_document(path=it.doc_id, text=it.document,
+                                                 title=it.title))
+    with assistant.index.writing():
+        return assistant.ingestor().ingest_documents(list(docs.values()), progress=progress)
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(values, q)) if values else 0.0
+
+
+@dataclass
+class _Score:
+    source: str
+    p1: float
+    r5: float
+    rr: float
+    precision: float | None
+    recall: float
+    not_found: bool
+    latency_ms: float
+
+
+def _summary(scores: list[_Score]) -> dict:
+    prec = [s.precision for s in scores if s.precision is not None]
+    lat = [s.latency_ms for s in scores]
+    return {
+        "n": len(scores),
+        "p_at_1": round(float(np.mean([s.p1 for s in scores])), 4),
+        "r_at_5": round(float(np.mean([s.r5 for s in scores])), 4),
+        "mrr": round(float(np.mean([s.rr for s in scores])), 4),
+        "citation_precision": round(float(np.mean(prec)), 4) if prec else 0.0,
+        "citation_recall": round(float(np.mean([s.recall for s in scores])), 4),
+        "not_found_rate": round(float(np.mean([s.not_found for s in scores])), 4),
+        "latency_ms_p50": round(_percentile(lat, 50), 1),
+        "latency_ms_p95": round(_percentile(lat, 95), 1),
+    }
+
+
+def _by_source(scores: list, summarise: Callable[[list], dict]) -> dict:
+    out: dict[str, dict] = {}
+    for src in sorted({s.source for s in scores}):
+        out[src] = summarise([s for s in scores if s.source == src])
+    return out
+
+
+def evaluate(assistant, items: list[EvalItem], progress: Progress | None = None) -> dict:
+    """Ask every question of `items` (already indexed) and score the answers."""
+    scores: list[_Score] = []
+    for n, it in enumerate(items, 1):
+        spans = it.gold_spans()
+        ranked = assistant.retrieve(it.question, RANK_DEPTH)
+        started = time.perf_counter()
+        answer = assistant.ask(it.question)
+        latency = (time.perf_counter() - started) * 1000
+        hits = [sentence_matches(h.sentence, it.doc_id, spans) for h in ranked]
+        first = next((i for i, ok in enumerate(hits) if ok), None)
+        cited = [sentence_matches(c.sentence, it.doc_id, spans) for c in answer.citations]
+        top = cited[0] if cited else (hits[0] if hits else False)
+        gold_cited = sum(
+            1 for a, b in spans
+            if any(sentence_matches(c.sentence, it.doc_id, [(a, b)]) for c in answer.citations)
+        )
+        scores.append(_Score(
+            source=it.source, p1=float(top), r5=float(first is not None and first < 5),
+            rr=1.0 / (first + 1) if first is not None else 0.0,
+            precision=(sum(cited) / len(cited)) if cited else None,
+            recall=gold_cited / len(spans) if spans else 0.0,
+            not_found=not answer.found, latency_ms=latency,
+        ))
+        if progress:
+            progress(n, len(items), it.id)
+    return {"overall": _summary(scores), "by_source": _by_source(scores, _summary)}
+
+
+@dataclass
+class _Refusal:
+    source: str
+    false_answer: bool
+    latency_ms: float
+
+
+def _refusal_summary(rows: list[_Refusal]) -> dict:
+    lat = [r.latency_ms for r in rows]
+    return {
+        "n": len(rows),
+        "false_answer_rate": round(float(np.mean([r.false_answer for r in rows])), 4),
+        "latency_ms_p50": round(_percentile(lat, 50), 1),
+        "latency_ms_p95": round(_percentile(lat, 95), 1),
+    }
+
+
+def evaluate_unanswerable(assistant, items: list[EvalItem],
+                          progress: Progress | None = None) -> dict:
+    """Ask each question with its own document left out; the right reply is "not found"."""
+    retriever = assistant.retriever
+    rows: list[_Refusal] = []
+    try:
+        for n, it in enumerate(items, 1):
+            retriever.exclude_paths = frozenset({it.doc_id})
+            started = time.perf_counter()
+            answer = assistant.ask(it.question)
+            latency = (time.perf_counter() - started) * 1000
+            rows.append(_Refusal(it.source, answer.found, latency))
+            if progress:
+                progress(n, len(items), it.id)
+    finally:
+        retriever.exclude_paths = frozenset()
+    return {"mode": "unanswerable", "overall": _refusal_summary(rows),
+            "by_source": _by_source(rows, _refusal_summary)}
+
+
+def format_table(report: dict) -> str:
+    """The report as a fixed-width table: overall first, then each source."""
+    rows = [("overall", report["overall"]), *report["by_source"].items()]
+    if report.get("mode") == "unanswerable":
+        head = f"{'source':<10} {'n':>5} {'false answers':>14} {'p50 ms':>8} {'p95 ms':>8}"
+        lines = [head, "-" * len(head)]
+        for name, r in rows:
+            lines.append(f"{name:<10} {r['n']:>5} {r['false_answer_rate']:>14.3f} "
+                         f"{r['latency_ms_p50']:>8.1f} {r['latency_ms_p95']:>8.1f}")
+        return "\n".join(lines)
+    head = (f"{'source':<10} {'n':>5} {'P@1':>6} {'R@5':>6} {'MRR':>6} {'cit.P':>6} "
+            f"{'cit.R':>6} {'not-found':>9} {'p50 ms':>8} {'p95 ms':>8}")
+    lines = [head, "-" * len(head)]
+    for name, r in rows:
+        lines.append(
+            f"{name:<10} {r['n']:>5} {r['p_at_1']:>6.3f} {r['r_at_5']:>6.3f} {r['mrr']:>6.3f} "
+            f"{r['citation_precision']:>6.3f} {r['citation_recall']:>6.3f} "
+            f"{r['not_found_rate']:>9.3f} {r['latency_ms_p50']:>8.1f} {r['latency_ms_p95']:>8.1f}")
+    return "\n".join(lines)
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, only on a terminal."""
+
+    def __init__(self, label: str, unit: str) -> None:
+        self.label = label
+        self.unit = unit
+        self.started = time.monotonic()
+        self.enabled = sys.stderr.isatty()
+        self.shown = False
+
+    def __call__(self, done: int, total: int, current: str) -> None:
+        if not self.enabled:
+            return
+        self.shown = True
+        width = 30
+        filled = int(width * done / max(total, 1))
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
+                         f"{done}/{total} {self.unit}, {rate:.1f}/s  {current[-28:]:<28}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
