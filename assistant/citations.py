@@ -1,0 +1,275 @@
+"""Citations in an LLM's answer, and whether the cited sentences support what it says.
+
+Pure functions over text, plus `Verifier`, which scores support locally and offline with the
+MiniLM encoder (cosine) and content-word coverage (names and numbers must appear in the source).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+# [3]  [3, 5]  [3;5]  [S3]  [s3, S5]  [#3]  [3][5] (two markers)
+_ID = r"(?:[Ss]|#)?\s*\d{1,4}"
+MARKER = re.compile(r"\[\s*" + _ID + r"(?:\s*[,;]\s*" + _ID + r")*\s*\]")
+_DIGITS = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+# A sentence ends at . ! ? (optionally followed by quotes/brackets and markers) before a space.
+_BOUNDARY = re.compile(r"(?<=[.!?])([\"'”’)\]]*)\s+")
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "vs", "etc", "inc", "ltd",
+                  "co", "corp", "gen", "col", "lt", "sgt", "prof", "e.g", "i.e", "u.s", "u.k",
+                  "fig", "approx", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep",
+                  "sept", "oct", "nov", "dec"}
+
+
+def marker_ids(marker: str) -> list[int]:
+    """The ids inside one marker: `[S3, 5]` -> [3, 5]."""
+    return [int(d) for d in _DIGITS.findall(marker)]
+
+
+def parse_citations(text: str) -> list[int]:
+    """Every cited id in `text`, in order of first appearance, without repeats."""
+    seen: list[int] = []
+    for m in MARKER.finditer(text):
+        for i in marker_ids(m.group(0)):
+            if i not in seen:
+                seen.append(i)
+    return seen
+
+
+def strip_markers(text: str) -> str:
+    """`text` without its citation markers, with spacing before punctuation tidied."""
+    out = MARKER.sub("", text)
+    out = re.sub(r"\s+([.,;:!?])", r"\1", out)
+    return _SPACE.sub(" ", out).strip()
+
+
+@dataclass
+class ClaimSentence:
+    """One sentence of an answer: its text without markers and the ids it cites."""
+
+    text: str
+    ids: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+
+
+def _split_points(text: str) -> list[int]:
+    points = []
+    for m in _BOUNDARY.finditer(text):
+        before = text[: m.start()].rstrip("\"'”’)]")
+        word = re.search(r"(\S+)$", before[:-1] if before else "")
+        token = word.group(1).lower().strip("([\"'“‘") if word else ""
+        if token in _ABBREVIATIONS or re.fullmatch(r"[a-z]", token) \
+                or re.fullmatch(r"(?:[a-z]\.)+[a-z]", token):
+            continue
+        points.append(m.end())
+    return points
+
+
+def split_answer(text: str) -> list[ClaimSentence]:
+    """Split an answer into sentences; each keeps the ids cited in it. Markers that open a
+    sentence ("... in 1932. [1] It ...") belong to the sentence before."""
+    text = text.strip()
+    if not text:
+        return []
+    cuts = [0, *_split_points(text), len(text)]
+    pieces = [text[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if text[a:b].strip()]
+    out: list[ClaimSentence] = []
+    for piece in pieces:
+        piece = piece.strip()
+        lead = re.match(r"^(?:" + MARKER.pattern + r"\s*)+", piece)
+        if lead and out:
+            for i in parse_citations(lead.group(0)):
+                if i not in out[-1].ids:
+                    out[-1].ids.append(i)
+            piece = piece[lead.end():]
+        clean = strip_markers(piece)
+        ids = parse_citations(piece)
+        if re.search(r"\w", clean):
+            out.append(ClaimSentence(clean, ids))
+        elif out:  # markers or punctuation alone: attach to the previous sentence
+            out[-1].ids.extend(i for i in ids if i not in out[-1].ids)
+    return out
+
+
+def strip_unknown(sentences: Iterable[ClaimSentence], known: set[int]) -> int:
+    """Remove ids that match no evidence sentence (kept in `.unknown`); returns how many."""
+    removed = 0
+    for s in sentences:
+        bad = [i for i in s.ids if i not in known]
+        if bad:
+            s.unknown.extend(bad)
+            s.ids = [i for i in s.ids if i in known]
+            removed += len(bad)
+    return removed
+
+
+def format_sentence(text: str, ids: Sequence[int]) -> str:
+    """`text` with its citations written back as `[1][3]` before the final punctuation."""
+    if not ids:
+        return text
+    marks = "".join(f"[{i}]" for i in ids)
+    m = re.search(r"([.!?][\"'”’)]*)$", text)
+    if m:
+        return f"{text[: m.start()]} {marks}{m.group(1)}"
+    return f"{text} {marks}"
+
+
+# --- verification -------------------------------------------------------------------------
+
+STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further had
+has have having he her here hers herself him himself his how i if in into is it its itself just
+me more most my myself no nor not now of off on once only or other our ours out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with
+would you your yours according document documents evidence answer sentence stated states state
+says said say mention mentioned mentions text source sources one also many much may might must
+shall upon yes
+""".split())
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*")
+_NUMBER_WORDS = {w: str(i) for i, w in enumerate(
+    "zero _one two three four five six seven eight nine ten eleven twelve thirteen fourteen "
+    "fifteen sixteen seventeen eighteen nineteen twenty".split())}
+_NUMBER_WORDS.update({"thirty": "30", "forty": "40", "fifty": "50", "sixty": "60",
+                      "seventy": "70", "eighty": "80", "ninety": "90", "hundred": "100",
+                      "third": "3", "fourth": "4", "fifth": "5"})
+_TENS = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"}
+
+
+def _stem(word: str) -> str:
+    w = word.lower().replace("’", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suffix in ("ingly", "edly", "ing", "ied", "ies", "ed", "es", "ly", "s"):
+        if len(w) - len(suffix) >= 4 and w.endswith(suffix):
+            w = w[: -len(suffix)]
+            break
+    return w[:6]
+
+
+def _number(token: str) -> str:
+    return token.replace(",", "")
+
+
+def content_terms(text: str) -> tuple[set[str], set[str]]:
+    """(stemmed content words, numbers) of `text`; number words count as numbers."""
+    words, numbers = set(), set()
+    tokens = _WORD.findall(text)
+    for i, tok in enumerate(tokens):
+        low = tok.lower()
+        if tok[0].isdigit():
+            numbers.add(_number(tok))
+        elif low in _NUMBER_WORDS:
+            value = int(_NUMBER_WORDS[low])
+            prev = tokens[i - 1].lower() if i else ""
+            if prev in _TENS and value < 10:  # "forty five"
+                numbers.discard(_NUMBER_WORDS[prev])
+                value += int(_NUMBER_WORDS[prev])
+            numbers.add(str(value))
+        elif low not in STOPWORDS and len(tok) > 1:
+            words.add(_stem(tok))
+    return words, numbers
+
+
+def _letters(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def _found(term: str, terms: set[str], letters: str) -> bool:
+    """A claim word is in the evidence: the same stem, or (4+ letters) inside a longer word."""
+    return term in terms or (len(term) >= 4 and term in letters)
+
+
+def _key_terms(text: str) -> set[str]:
+    """Names in `text`: capitalised words that do not open the sentence (stemmed)."""
+    keys = set()
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)\b([A-Z][A-Za-z'’]+)", text.strip()):
+        word = m.group(1)
+        if word.lower() not in STOPWORDS and word.lower() not in _NUMBER_WORDS:
+            keys.add(_stem(word))
+    return keys
+
+
+def number_conflict(claim: str, evidence: str) -> bool:
+    """The claim states a large number (3+ digits: a year, a count) that the evidence does not,
+    while the evidence gives other numbers: a changed figure, never supported."""
+    _, numbers = content_terms(claim)
+    _, ev_numbers = content_terms(evidence)
+    missing = {n for n in numbers - ev_numbers if len(re.sub(r"\D", "", n)) >= 3}
+    return bool(missing) and bool(ev_numbers - numbers)
+
+
+@dataclass
+class Verdict:
+    support: float
+    supported: bool
+    per_citation: dict[int, float] = field(default_factory=dict)
+
+
+class Verifier:
+    """Scores how well cited sentences support a claim, locally: cosine similarity of the MiniLM
+    embeddings blended with coverage of the claim's content words, names and numbers by the cited
+    text (and the titles of its documents)."""
+
+    # Tuned on claims built from the evaluation questions (benchmarks/bench_verifier.py).
+    def __init__(self, encoder, threshold: float = 0.45, weak: float = 0.3,
+                 cosine_weight: float = 0.5, min_coverage: float = 0.25) -> None:
+        self.encoder = encoder
+        self.threshold = threshold
+        self.weak = weak
+        self.cosine_weight = cosine_weight
+        self.min_coverage = min_coverage
+
+    def coverage(self, claim: str, evidence: str, context: str = "") -> float:
+        words, numbers = content_terms(claim)
+        pool = evidence + " " + context
+        ev_words, ev_numbers = content_terms(pool)
+        letters = _letters(pool)
+        total = len(words) + 2 * len(numbers)
+        if total == 0:
+            return 0.0
+        found = sum(_found(w, ev_words, letters) for w in words) + 2 * len(numbers & ev_numbers)
+        score = found / total
+        keys = {k for k in _key_terms(claim) if not _found(k, ev_words, letters)}
+        if keys:  # a name the sources never mention is a strong sign of invention
+            score *= 0.75 ** len(keys)
+        if numbers - ev_numbers:
+            score *= 0.5
+        return score
+
+    def _blend(self, cosine: float, coverage: float) -> float:
+        w = self.cosine_weight
+        return w * max(cosine, 0.0) + (1 - w) * coverage
+
+    def _judge(self, cosine: float, coverage: float, conflict: bool = False) -> tuple[float, bool]:
+        score = self._blend(cosine, coverage)
+        return score, score >= self.threshold and coverage >= self.min_coverage and not conflict
+
+    def verify(self, claim: str, cited: dict[int, str],
+               contexts: dict[int, str] | None = None) -> Verdict:
+        """The claim's support by its cited sentences (each alone, and all together), and each
+        citation's own score. `contexts` (e.g. document titles) count for word coverage."""
+        if not cited or not claim.strip():
+            return Verdict(0.0, False)
+        ids = list(cited)
+        texts = [cited[i] for i in ids]
+        ctx = [(contexts or {}).get(i, "") for i in ids]
+        batch = [claim, *texts] + ([" ".join(texts)] if len(texts) > 1 else [])
+        vectors = self.encoder.encode(batch)
+        claim_vec = vectors[0]
+        cos = vectors[1:] @ claim_vec
+        judged = [self._judge(float(c), self.coverage(claim, t, x),
+                              number_conflict(claim, t + " " + x))
+                  for c, t, x in zip(cos, texts, ctx, strict=False)]
+        if len(texts) > 1:
+            pool, context = " ".join(texts), " ".join(ctx)
+            judged.append(self._judge(float(cos[-1]), self.coverage(claim, pool, context),
+                                      number_conflict(claim, pool + " " + context)))
+        each = {i: round(j[0], 4) for i, j in zip(ids, judged, strict=False)}
+        passing = [score for score, ok in judged if ok]
+        best = max(passing) if passing else max(score for score, _ in judged)
+        return Verdict(round(best, 4), bool(passing), each)
