@@ -35,9 +35,9 @@ CANDIDATES = 100
 
 FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex")
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([0.239, 0.129, 10.0, 3.051, 1.507, 0.067, 1.329, 0.562], dtype=np.float64)
+WEIGHTS = np.array([0.287, 0.187, 10.0, 3.021, 1.303, 0.053, 1.337, 0.605], dtype=np.float64)
 # Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.7812, -10.8378)
+CALIBRATION = (0.7826, -10.8459)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -50,10 +50,16 @@ _STOP = frozenset(
 
 
 def _stem(word: str) -> str:
+    """A light suffix stripper: plurals, -ing, -ed (`games`/`game`, `played`/`playing`)."""
     w = word.lower()
-    for suffix in ("ing", "es", "s", "ed"):
-        if len(w) > 4 and w.endswith(suffix):
-            return w[: -len(suffix)]
+    if len(w) > 4 and w.endswith("ies"):
+        w = w[:-3] + "y"
+    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        w = w[:-1]
+    if len(w) > 5 and w.endswith("ing"):
+        w = w[:-3]
+    elif len(w) > 4 and w.endswith("ed"):
+        w = w[:-2]
     return w
 
 

@@ -1,0 +1,87 @@
+"""The hybrid retriever on a real store (real MiniLM vectors in Chroma, FTS5 BM25) holding
+four documents of the dev set."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from assistant import evaluate as ev
+from assistant.retrieve import FEATURES, content_terms
+from assistant.service import Assistant
+from tests.conftest import EVAL_DEV, make_settings
+
+pytestmark = pytest.mark.skipif(not EVAL_DEV.is_file(), reason="no shared/eval/dev.jsonl")
+N_DOCS = 4
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, encoder):
+    """An Assistant over the first four documents of dev.jsonl, and their questions."""
+    items, docs = [], []
+    for line in EVAL_DEV.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        if row["doc_id"] not in docs:
+            if len(docs) == N_DOCS:
+                break
+            docs.append(row["doc_id"])
+        items.append(row)
+    path = tmp_path_factory.mktemp("retrieve") / "four.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in items), encoding="utf-8")
+    loaded = ev.load_items(path)
+    assistant = Assistant(make_settings(tmp_path_factory.mktemp("store")), encoder=encoder)
+    ev.index_items(assistant, loaded)
+    yield assistant, loaded
+    assistant.close()
+
+
+def test_hits_are_ranked_probabilities_with_their_signals(small):
+    assistant, items = small
+    retrieval = assistant.retriever.search(items[0].question, 8)
+    hits = retrieval.hits
+    assert len(hits) == 8
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 < s < 1.0 for s in scores)
+    assert all(-1.0 <= h.vector <= 1.0 and 0.0 <= h.lexical <= 1.0 for h in hits)
+    assert {"embed_ms", "vector_ms", "lexical_ms", "fuse_ms"} <= set(retrieval.timings)
+
+
+def test_questions_find_their_own_document_first(small):
+    assistant, items = small
+    right = sum(assistant.retrieve(it.question, 1)[0].sentence.path == it.doc_id
+                for it in items)
+    assert right >= 0.8 * len(items)
+
+
+def test_features_match_the_stored_vectors_and_the_document_maxima(small):
+    assistant, items = small
+    retriever = assistant.retriever
+    question = items[1].question
+    cands = retriever.candidates_for(question)
+    x = cands.features
+    assert x.shape == (len(cands.sentences), len(FEATURES))
+    qvec = assistant.encoder.encode_one(question)
+    stored = assistant.index.vectors([s.id for s in cands.sentences])
+    cos = np.array([stored[s.id] @ qvec for s in cands.sentences])
+    assert np.allclose(x[:, 0], cos, atol=1e-3)  # lexical-only candidates get a real cosine
+    for path in {s.path for s in cands.sentences}:
+        rows = [i for i, s in enumerate(cands.sentences) if s.path == path]
+        assert np.isclose(x[rows, 2], x[rows, 0].max()).all()  # dmax
+    assert x[:, 1].max() == pytest.approx(1.0)  # BM25 is normalised by the question's best
+    assert x[np.argmax(x[:, 0]), 6] == pytest.approx(1.0)  # the best cosine has rank 1
+
+
+def test_off_topic_question_scores_low(small):
+    assistant, _ = small
+    hits = assistant.retrieve("What is the boiling point of liquid nitrogen in kelvin?", 3)
+    on_topic = assistant.retrieve("Who won Super Bowl 50?", 3)
+    assert hits[0].score < 0.08 <= on_topic[0].score
+
+
+def test_content_terms_drop_stop_words_and_stem():
+    assert content_terms("When were the Broncos playing games?") == {"bronco", "play", "game"}
+    assert content_terms("a game was played") == {"game", "play"}
+    assert content_terms("the countries") == content_terms("a country")
