@@ -7,18 +7,49 @@ from __future__ import annotations
 
 import pytest
 
+from assistant.answer import ExtractiveAnswerer
 from assistant.conversations import ConversationStore
+from assistant.retrieve import Hit, Retrieval
+from assistant.service import Assistant
 from assistant.tui.app import ChatApp
 from assistant.tui.widgets.input import HistoryInput
-from tests.conftest import REPO
+from tests.conftest import REPO, SEED_ARTICLE
 
 SIZE = (110, 32)
 
+# Fixed hits (sentence words, score) over the real stored article, so that the snapshots show
+# the UI, not whatever the ranking currently scores (that is tested elsewhere).
+PLAN = {
+    "What did Putin confirm?": [("Putin confirmed", 0.83), ("fake news", 0.61),
+                                ("Yoon called", 0.55)],
+    "fake news": [("Putin confirmed", 0.58), ("fake news", 0.52), ("illegal", 0.35)],
+    "Who won the 1921 sailing regatta in Oslo?": [("Rutte", 0.26), ("dramatic", 0.16),
+                                                  ("increasingly concerned", 0.15)],
+}
+
+
+class FixedRetriever:
+    def __init__(self, index) -> None:
+        self.sentences = index.catalog.document_sentences(str(SEED_ARTICLE.resolve()))
+
+    def search(self, question: str, k: int) -> Retrieval:
+        hits = [Hit(next(s for s in self.sentences if words in s.text), score)
+                for words, score in PLAN[question]]
+        return Retrieval(hits[:k], {})
+
+
+class PlannedAssistant(Assistant):
+    @property
+    def retriever(self):
+        return FixedRetriever(self.index)
+
 
 @pytest.fixture
-def app(seeded, tmp_path, monkeypatch):
+def app(seeded, tmp_path, monkeypatch, encoder):
     monkeypatch.chdir(REPO)  # paths are shown relative to the working directory
-    return ChatApp(seeded.settings, assistant=seeded,
+    assistant = PlannedAssistant(seeded.settings, index=seeded.index, encoder=encoder,
+                                 answerer=ExtractiveAnswerer(3, 0.42, 0.92))
+    return ChatApp(seeded.settings, assistant=assistant,
                    store=ConversationStore(tmp_path / "conversations.sqlite3"),
                    seed_on_empty=False, show_timings=False, index_label="seeds index",
                    export_dir=tmp_path, cursor_blink=False)
@@ -27,7 +58,8 @@ def app(seeded, tmp_path, monkeypatch):
 def typing(*lines: str):
     async def run_before(pilot) -> None:
         app = pilot.app
-        await pilot.pause()
+        while not app.ready.is_set():  # the store and model load after the first paint
+            await pilot.pause(0.05)
         await app.workers.wait_for_complete()
         for line in lines:
             box = app.query_one("#ask", HistoryInput)

@@ -29,8 +29,9 @@ def make_app(assistant: Assistant, tmp_path: Path, **kw) -> ChatApp:
 
 
 async def settle(app: ChatApp, pilot) -> None:
-    """Let every worker finish and the screen catch up."""
-    await pilot.pause()
+    """Let the startup and every worker finish and the screen catch up."""
+    while not app.ready.is_set():  # the store and model load after the first paint
+        await pilot.pause(0.05)
     await app.workers.wait_for_complete()
     await pilot.pause()
 

@@ -31,18 +31,19 @@ class EntryView(Vertical):
         self.entry: Entry | None = None
         self._streamed: list[str] = []
         self._body: Content = Content.styled("…", "$text-muted")
+        self._reply: Static | None = None
 
     def compose(self):
         prefix = "cite ▸ " if self.kind == "cite" else "you ▸ "
         yield Static(Content.assemble((prefix, "bold"), self.question), classes="question",
                      markup=False)
-        yield Static(self._body, classes="reply")
+        self._reply = Static(self._body, classes="reply")
+        yield self._reply
 
     def _show(self, body: Content) -> None:
         self._body = body
-        if self.is_mounted:
-            for reply in self.query(".reply").results(Static):
-                reply.update(body)
+        if self._reply is not None:  # composed (maybe not mounted yet): update it
+            self._reply.update(body)
 
     def set_waiting(self, text: str) -> None:
         if not self._streamed:
