@@ -68,6 +68,8 @@ class Settings:
     """Seconds before a request to the LLM endpoint is abandoned."""
     max_retries: int = 3
     """Retries, with backoff, on 429, 5xx and dropped connections."""
+    max_tokens: int = 400
+    """Longest answer, in tokens, the LLM may write."""
     answer_sentences: int = 3
     """Most sentences the offline answerer cites."""
     top_k: int = 8
