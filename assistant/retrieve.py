@@ -35,9 +35,9 @@ CANDIDATES = 100
 
 FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex")
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([0.287, 0.187, 10.0, 3.021, 1.303, 0.053, 1.337, 0.605], dtype=np.float64)
+WEIGHTS = np.array([0.431, -0.605, 10.0, 3.114, 1.636, 0.041, 1.37, 1.178], dtype=np.float64)
 # Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.7826, -10.8459)
+CALIBRATION = (0.7463, -10.5482)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -66,6 +66,13 @@ def _stem(word: str) -> str:
 def content_terms(text: str) -> set[str]:
     """Lower-cased, lightly stemmed words of `text` without stop words."""
     return {_stem(w) for w in _TOKEN.findall(text) if w.lower() not in _STOP}
+
+
+def lexical_query(text: str) -> str:
+    """The question's words without stop words, for BM25: they add almost nothing to the
+    ranking but make the full-text query match nearly every sentence (slow on big stores)."""
+    words = [w for w in _TOKEN.findall(text) if w.lower() not in _STOP]
+    return " ".join(words) or text
 
 
 def term_counts(index: SentenceIndex, terms: list[str]) -> dict[str, int]:
@@ -155,7 +162,7 @@ class HybridRetriever:
                         for p in self.exclude_paths)
         dense = self.index.vector_search(qvec, n + spare)
         t2 = time.perf_counter()
-        sparse = self.index.lexical_search(question, n + spare)
+        sparse = self.index.lexical_search(lexical_query(question), n + spare)
         t3 = time.perf_counter()
         cos: dict[str, float] = {}
         lex: dict[str, float] = {}
