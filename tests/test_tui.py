@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import OptionList
 
 from assistant.answer import Answer, AnswerSentence, Citation
+from assistant.config import Settings
 from assistant.conversations import ConversationStore
 from assistant.service import Assistant
 from assistant.tui.app import ChatApp
@@ -263,6 +264,18 @@ def test_ingest_command_adds_a_document_that_can_then_be_cited(seeded, tmp_path)
             assert "Ada Brennan" in cited.text and cited.path == str(doc.resolve())
 
     run(scenario())
+
+
+def test_ingest_process_reports_errors(tmp_path):
+    from assistant.tui import ingest_job
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    doc = tmp_path / "a.txt"
+    doc.write_text("One sentence here.", encoding="utf-8")
+    settings = Settings(index_dir=blocker, data_dir=tmp_path / "data")
+    messages = list(ingest_job.run(settings, [doc]))
+    assert "error" in messages[-1] and "report" not in messages[-1]
 
 
 def test_input_history_walks_with_up_and_down(seeded, tmp_path):

@@ -64,6 +64,7 @@ class ChatApp(App):
         self.conversation_id: int | None = None
         self.ready = threading.Event()
         self.busy = 0
+        self._ingest_proc = None  # the running /ingest process, stopped if the app quits
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self):
@@ -276,20 +277,42 @@ class ChatApp(App):
         self.call_from_thread(self._done, view, Entry("cite", text, matches=results))
 
     # -- /ingest -----------------------------------------------------------------------------
-    @work(thread=True, group="assistant", exit_on_error=False)
+    @work(thread=True, group="ingest", exit_on_error=False)
     def ingest(self, path: Path) -> None:
-        from assistant.errors import AssistantError
+        """In another process (see ingest_job): questions can still be asked meanwhile."""
+        from assistant.tui import ingest_job
 
+        again = f"/ingest {path}"
         if not path.exists():
-            self.call_from_thread(self.fail, f"no such file or folder: {path}", f"/ingest {path}")
+            self.call_from_thread(self.fail, f"no such file or folder: {path}", again)
             return
+        label = f"indexing {path}"
+        self.call_from_thread(self._progress, label, 0, None)
         try:
-            with self.lock:
-                report = self._ingest_locked([path], f"indexing {path}")
-        except AssistantError as exc:
-            self.call_from_thread(self.fail, str(exc), f"/ingest {path}", "Ingest failed")
-            return
-        self.call_from_thread(self.notify, report.summary(), title="Ingest done", timeout=8)
+            for message in ingest_job.run(self.settings, [path.resolve()],
+                                          on_start=self._ingest_started):
+                if "progress" in message:
+                    done, total, _ = message["progress"]
+                    self.call_from_thread(self._progress, label, done, total)
+                elif "waiting" in message:
+                    self.call_from_thread(self._progress, f"waiting for {message['waiting']}",
+                                          0, None)
+                elif "error" in message:
+                    self.call_from_thread(self.fail, message["error"], again, "Ingest failed")
+                elif "summary" in message:
+                    self.call_from_thread(self.notify, message["summary"], title="Ingest done",
+                                          timeout=8)
+        except OSError as exc:
+            self.call_from_thread(self.fail, f"cannot start the ingest: {exc}", again)
+        finally:
+            self._ingest_proc = None
+            self.call_from_thread(self._progress, None, 0, None)
+        self.ready.wait()  # the index is opened by the startup worker
+        count = self.assistant.index.count()
+        self.call_from_thread(self.status.set, sentences=count)
+
+    def _ingest_started(self, proc) -> None:
+        self._ingest_proc = proc
 
     def _ingest_locked(self, paths: list[Path], label: str):
         """Ingest with the progress bar showing; the caller holds `self.lock`."""
@@ -450,6 +473,9 @@ class ChatApp(App):
         yield SystemCommand("Help", "/help: commands and keys", self.action_help)
 
     def on_unmount(self) -> None:
+        proc = self._ingest_proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()  # each document is committed whole; the rest is simply not done
         if self._store is not None:
             self._store.close()
 
