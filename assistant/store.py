@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import itertools
 import os
 import shutil
 import sys
@@ -51,6 +52,7 @@ CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 60.0
 """How long any later request to a Chroma server may take before it is abandoned."""
 BATCH = 2000
+_OPENS = itertools.count()
 
 
 def _metadata(s: Sentence) -> dict:
@@ -119,6 +121,7 @@ class ChromaStore:
         self.location: str
         self.registry = None
         self._embedded = not settings.chroma_url
+        self._persist = ""
         try:
             if settings.chroma_url:
                 url = urlparse(settings.chroma_url)
@@ -136,7 +139,12 @@ class ChromaStore:
             else:
                 path = settings.index_dir / "chroma"
                 path.mkdir(parents=True, exist_ok=True)
-                self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+                # chromadb shares one in-memory store per folder name in a process, and that
+                # store never sees what other processes add; a distinct name per open ("/./.")
+                # gives each SentenceIndex its own, which it can reopen to see new commits.
+                self._persist = str(path) + "/." * next(_OPENS)
+                self.client = chromadb.PersistentClient(path=self._persist,
+                                                        settings=chroma_settings)
                 self.location = str(settings.index_dir)
             space = {"hnsw:space": "cosine"}
             self.sentences = self.client.get_or_create_collection(
@@ -152,14 +160,14 @@ class ChromaStore:
         except Exception as exc:  # chromadb raises many kinds; all mean the same to the user
             where = settings.chroma_url or settings.index_dir
             if self._embedded:
-                _forget_system(str(settings.index_dir / "chroma"))
+                _forget_system(self._persist)
             raise StoreError(f"cannot open the Chroma store at {where}: {exc}") from None
         self._vector_store = None
 
     def close(self) -> None:
         """Let go of an embedded store's files (so it can be moved aside and rebuilt)."""
         if self._embedded:
-            _forget_system(getattr(self.client, "_identifier", ""))
+            _forget_system(self._persist)
 
     # -- registry (commit records; server mode) -----------------------------------------------
     def committed(self) -> dict[str, DocRecord]:
@@ -314,6 +322,7 @@ class SentenceIndex:
         self._chroma: ChromaStore | None = None
         self._exact: tuple[int, list[str], np.ndarray] | None = None
         self._holding = False
+        self._seen = self.catalog.generation()
         if self.embedded:
             try:
                 self._chroma = ChromaStore(settings, registry=False)
@@ -400,7 +409,6 @@ class SentenceIndex:
             self._chroma.close()
             self._chroma = None
         path = self.settings.index_dir / "chroma"
-        _forget_system(str(path))
         aside = self.settings.index_dir / "chroma.broken"
         shutil.rmtree(aside, ignore_errors=True)
         if path.exists():
@@ -409,6 +417,7 @@ class SentenceIndex:
         self.degraded = None
         added = self._add_from_catalog(None)
         shutil.rmtree(aside, ignore_errors=True)
+        self._seen = self.catalog.generation()
         return {"rebuilt": 1, "added": added, "dropped_documents": dropped}
 
     def _add_from_catalog(self, only: set[str] | None) -> int:
@@ -439,6 +448,22 @@ class SentenceIndex:
             self.catalog.remove_document(path)
         return len(paths)
 
+    def _refresh(self) -> None:
+        """Embedded: if another process has committed since Chroma was opened, reopen it (an
+        open embedded Chroma does not see other processes' additions)."""
+        generation = self.catalog.generation()
+        if not self.embedded or generation == self._seen:
+            return
+        if self._chroma is not None:
+            self._chroma.close()
+            self._chroma = None
+        try:
+            self._chroma = ChromaStore(self.settings, registry=False)
+            self.degraded = None
+        except StoreError as exc:
+            self.degraded = str(exc)
+        self._seen = generation
+
     def _chroma_write(self, action: Callable[[], None]) -> None:
         """Run a write to Chroma; if the embedded store is unreadable, rebuild it and retry."""
         try:
@@ -458,6 +483,7 @@ class SentenceIndex:
         self._chroma_write(lambda: self.chroma.add(sentences, embeddings))
         if self.embedded:
             self.catalog.replace_document(record, sentences, embeddings)  # the commit
+            self._seen = self.catalog.generation()
             try:
                 self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
             except Exception:  # leftovers are invisible to readers; the next writer repairs
@@ -470,6 +496,7 @@ class SentenceIndex:
     def remove(self, path: str) -> None:
         if self.embedded:
             self.catalog.remove_document(path)  # the commit
+            self._seen = self.catalog.generation()
             try:
                 self.chroma.delete_stale(path, keep_hash=None)
             except Exception:
@@ -484,6 +511,7 @@ class SentenceIndex:
 
     def vector_search(self, vector: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
         """Nearest committed sentences: (sentence, cosine similarity), best first."""
+        self._refresh()
         if self._chroma is not None and self.degraded is None:
             try:
                 return self._chroma_search(vector, k)
