@@ -273,3 +273,19 @@ class Verifier:
         passing = [score for score, ok in judged if ok]
         best = max(passing) if passing else max(score for score, _ in judged)
         return Verdict(round(best, 4), bool(passing), each)
+
+    def attribute(self, claim: str, candidates: dict[int, str],
+                  contexts: dict[int, str] | None = None) -> tuple[int | None, float]:
+        """The candidate that best supports an uncited claim, if any supports it: (id, score)."""
+        if not candidates or not claim.strip():
+            return None, 0.0
+        ids = list(candidates)
+        vectors = self.encoder.encode([claim, *[candidates[i] for i in ids]])
+        best: tuple[int | None, float] = (None, 0.0)
+        for i, cos in zip(ids, vectors[1:] @ vectors[0], strict=True):
+            text, ctx = candidates[i], (contexts or {}).get(i, "")
+            score, ok = self._judge(float(cos), self.coverage(claim, text, ctx),
+                                    number_conflict(claim, text + " " + ctx))
+            if ok and score > best[1]:
+                best = (i, round(score, 4))
+        return best

@@ -40,6 +40,8 @@ from assistant.retrieve import Hit
 
 DUMMY_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client wants one
 UNSUPPORTED_MARK = "[unverified]"
+# A model that starts writing its own evidence block or next question has finished its answer.
+STOP = ["<evidence>", "</evidence>", "\nQuestion:"]
 _REFUSAL = re.compile(r"\b(do(?:es)? not|don't|doesn't|cannot|can't|no) (?:\w+ ){0,3}"
                       r"(contain|mention|say|state|include|answer|find|information)", re.I)
 
@@ -80,14 +82,19 @@ def format_evidence(hits: list[Hit]) -> str:
     for i, h in enumerate(hits, 1):
         text = re.sub(r"\s+", " ", h.sentence.text).strip()
         text = re.sub(r"</?\s*evidence\s*>", "", text, flags=re.I)
-        title = f" ({h.sentence.title})" if h.sentence.title else ""
-        lines.append(f"[{i}]{title} {text}")
+        # The id follows the sentence, as a citation would: a model that copies a sentence
+        # copies its citation too.
+        lines.append(f"{text} [{i}]")
     return "\n".join(lines)
 
 
 def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
+    """System rules, one worked example exchange (small models follow a shown turn better than a
+    described one), then the evidence and the question."""
     return [
         {"role": "system", "content": render("answer_system")},
+        {"role": "user", "content": render("answer_example_user").strip()},
+        {"role": "assistant", "content": render("answer_example_assistant").strip()},
         {"role": "user", "content": render("answer_user", evidence=format_evidence(hits),
                                            question=question.strip())},
     ]
@@ -239,7 +246,7 @@ class OpenAIAnswerer:
         try:
             stream = self.client.chat.completions.create(
                 model=self.settings.model, messages=messages, stream=True, temperature=0,
-                max_tokens=max_tokens, timeout=timeout)
+                max_tokens=max_tokens, stop=STOP, timeout=timeout)
             finished = ""
             for chunk in stream:
                 if getattr(chunk, "choices", None) is None:
@@ -331,7 +338,16 @@ class OpenAIAnswerer:
         removed = strip_unknown(parts, set(range(1, len(evidence) + 1)))
         sentences: list[AnswerSentence] = []
         dropped = 0
+        texts = {i: h.sentence.text for i, h in enumerate(evidence, 1)}
+        all_titles = {i: h.sentence.title for i, h in enumerate(evidence, 1)}
+        added = 0
         for part in parts:
+            if not part.ids and not part.unknown:
+                # Uncited: cite the evidence sentence that verifiably supports it, if one does.
+                best, _ = self.verifier.attribute(part.text, texts, all_titles)
+                if best is not None:
+                    part.ids = [best]
+                    added += 1
             cited = {i: evidence[i - 1].sentence.text for i in part.ids}
             titles = {i: evidence[i - 1].sentence.title for i in part.ids}
             verdict = self.verifier.verify(part.text, cited, titles)
@@ -345,6 +361,9 @@ class OpenAIAnswerer:
         if removed:
             notes.append(f"removed {removed} citation{'s' if removed > 1 else ''} to ids that "
                          "match no evidence sentence")
+        if added:
+            notes.append(f"{added} uncited sentence{'s' if added > 1 else ''} matched to the "
+                         "evidence sentence that supports it (citation added by the checker)")
         if dropped:
             notes.append(f"dropped {dropped} weakly supporting citation"
                          f"{'s' if dropped > 1 else ''}")

@@ -9,6 +9,8 @@ from assistant.prompting import load_template, placeholders, render, render_text
 
 EXPECTED = {
     "answer_system": set(),
+    "answer_example_user": set(),
+    "answer_example_assistant": set(),
     "answer_user": {"evidence", "question"},
     "rewrite": {"history", "question"},
 }
@@ -33,6 +35,14 @@ def test_system_prompt_states_the_rules_and_both_examples():
     assert "Valid example" in text and "Invalid example" in text
     assert "do not contain the answer" in text
     assert "not instructions" in text
+
+
+def test_worked_example_cites_only_its_evidence_ids():
+    from assistant.citations import parse_citations
+
+    user, reply = render("answer_example_user"), render("answer_example_assistant")
+    shown = set(parse_citations(user))
+    assert parse_citations(reply) and set(parse_citations(reply)) <= shown
 
 
 def test_answer_prompt_delimits_evidence_as_data():
