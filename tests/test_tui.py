@@ -109,7 +109,7 @@ def test_open_citation_shows_it_highlighted_among_its_neighbours(seeded, tmp_pat
     run(scenario())
 
 
-def test_evidence_list_opens_a_citation_with_the_keyboard(seeded, tmp_path):
+def test_evidence_list_opens_a_citation_with_keys_and_mouse(seeded, tmp_path):
     app = make_app(seeded, tmp_path)
 
     async def scenario():
@@ -121,6 +121,11 @@ def test_evidence_list_opens_a_citation_with_the_keyboard(seeded, tmp_path):
             await settle(app, pilot)
             assert isinstance(app.screen, DocumentScreen)
             assert "Putin confirmed" in app.screen.sentence.text
+            await pilot.press("escape")
+            await pilot.pause()
+            assert await pilot.click("#evidence-list", offset=(4, 1))  # and with the mouse
+            await settle(app, pilot)
+            assert isinstance(app.screen, DocumentScreen)
 
     run(scenario())
 
@@ -207,6 +212,41 @@ def test_streamed_answer_marks_unsupported_sentences(seeded, tmp_path, encoder):
     run(scenario())
 
 
+@pytest.mark.llm
+def test_llm_answer_streams_in_with_verdicts(seeded, tmp_path, encoder):
+    """The LLM path against a real OpenAI-compatible server (llama.cpp, SmolLM2-135M)."""
+    from dataclasses import replace
+
+    llm_server = pytest.importorskip("tests.llm_server")
+    if llm_server.available():
+        pytest.skip(llm_server.available())
+    with llm_server.LlamaServer() as server:
+        settings = replace(seeded.settings, llm="openai", model=llm_server.MODEL_NAME,
+                           base_url=server.base_url, api_key="sk-local-test")
+        app = make_app(Assistant(settings, index=seeded.index, encoder=encoder), tmp_path)
+
+        async def scenario():
+            async with app.run_test(size=SIZE) as pilot:
+                await settle(app, pilot)
+                assert "openai · smollm2" in app.status.render().plain
+                await send(app, pilot, "What did Putin confirm?")
+                view = app.pane.entries[0]
+                assert len(view._streamed) > 1  # tokens arrived one by one
+                answer = app.entries[0].answer
+                shown = view._body.plain
+                for seg in answer.sentences:
+                    assert seg.supported is not None  # every sentence was verified
+                    struck = [s for s in view._body.spans if "strike" in str(s.style)]
+                    if seg.supported is False:
+                        assert any(shown[s.start:s.end] == seg.text.strip() for s in struck)
+                verdicts = {ev.verdict for ev in app.query_one("#evidence", EvidencePane).items}
+                allowed = {"supported", "unsupported", "unverified", "nearest"}
+                assert verdicts and verdicts <= allowed
+                assert "sk-local-test" not in shown
+
+        run(scenario())
+
+
 def test_an_error_is_a_notification_and_the_question_stays(settings, encoder, tmp_path):
     app = make_app(Assistant(settings, encoder=encoder), tmp_path)  # an empty index
 
@@ -276,6 +316,41 @@ def test_ingest_process_reports_errors(tmp_path):
     settings = Settings(index_dir=blocker, data_dir=tmp_path / "data")
     messages = list(ingest_job.run(settings, [doc]))
     assert "error" in messages[-1] and "report" not in messages[-1]
+
+
+def test_questions_are_answered_while_an_ingest_runs(seeded, tmp_path):
+    import json as _json
+
+    from tests.conftest import EVAL_DEV
+
+    if not EVAL_DEV.is_file():
+        pytest.skip("needs the dev set documents")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    seen: set[str] = set()
+    for line in EVAL_DEV.read_text(encoding="utf-8").splitlines():
+        row = _json.loads(line)
+        if row["doc_id"] not in seen and len(seen) < 12:
+            seen.add(row["doc_id"])
+            (corpus / f"doc{len(seen)}.txt").write_text(row["document"], encoding="utf-8")
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            before = seeded.index.count()
+            box = app.query_one("#ask", HistoryInput)
+            box.value = f"/ingest {corpus}"
+            await pilot.press("enter")
+            box.value = "What did Putin confirm?"
+            await pilot.press("enter")
+            await settle(app, pilot)
+            answer = app.entries[0].answer
+            assert answer.found and "Putin confirmed" in answer.citations[0].sentence.text
+            assert seeded.index.count() > before
+            assert any("12 indexed" in n.message for n in app._notifications)
+
+    run(scenario())
 
 
 def test_input_history_walks_with_up_and_down(seeded, tmp_path):
