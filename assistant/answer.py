@@ -54,6 +54,10 @@ class AnswerSentence:
 class Turn:
     question: str
     answer: str
+    citations: list[Citation] = field(default_factory=list)
+    """The answer's citations, so that "explain [2]" can find the sentence shown as [2]."""
+    standalone: str = ""
+    """The question as it was understood (a rewritten follow-up), if it differs."""
 
 
 @dataclass

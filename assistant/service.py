@@ -55,6 +55,8 @@ class Assistant:
     def answerer(self) -> Answerer:
         if self._answerer is None:
             self._answerer = make_answerer(self.settings)
+            if hasattr(self._answerer, "bind_encoder"):  # the LLM's verifier shares the encoder
+                self._answerer.bind_encoder(lambda: self.encoder)
         return self._answerer
 
     @property
@@ -81,16 +83,32 @@ class Assistant:
             raise EmptyIndexError(
                 f"the index at {self.index.location} is empty: run `assistant ingest PATH` first"
             )
-        retrieval = self.retriever.search(question.strip(), k or self.settings.top_k)
+        resolved = self.resolve(question.strip(), history)
+        retrieval = self.retriever.search(resolved.question, k or self.settings.top_k)
+        if resolved.sentence is not None and all(
+                h.sentence.id != resolved.sentence.id for h in retrieval.hits):
+            top = retrieval.hits[0].score if retrieval.hits else 1.0
+            retrieval.hits.insert(0, Hit(resolved.sentence, top))
         t_retrieved = time.perf_counter()
-        answer = self.answerer.answer(question.strip(), retrieval.hits, history=history,
+        answer = self.answerer.answer(resolved.question, retrieval.hits, history=history,
                                       on_token=on_token)
+        if resolved.note:
+            answer.notes.insert(0, resolved.note)
         done = time.perf_counter()
         answer.timings.update(retrieval.timings)
         answer.timings["retrieve_ms"] = (t_retrieved - started) * 1000
         answer.timings["answer_ms"] = (done - t_retrieved) * 1000
         answer.timings["total_ms"] = (done - started) * 1000
         return answer
+
+    def resolve(self, question: str, history: list[Turn] | None):
+        """A follow-up rewritten as a standalone question; "explain [2]" resolved to the sentence
+        cited as [2] (see assistant.conversation)."""
+        from assistant.conversation import Resolved, resolve
+
+        if not history:
+            return Resolved(question, question)
+        return resolve(question, history, getattr(self.answerer, "rewrite", None))
 
     def cite(self, text: str, k: int = 5) -> list[CiteMatch]:
         """Where the documents state `text`: exact (normalised) matches first, then nearest."""
