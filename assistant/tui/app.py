@@ -125,9 +125,9 @@ class ChatApp(App):
                 index = self.assistant.index
                 count = index.count()
                 self.call_from_thread(self.status.set, sentences=count)
-                if count == 0 and self.seed_on_empty:
-                    from assistant.config import default_seeds_dir
+                from assistant.config import default_seeds_dir
 
+                if count == 0 and self.seed_on_empty and default_seeds_dir().is_dir():
                     self._ingest_locked([default_seeds_dir()], "indexing the seed documents")
                 self.call_from_thread(self.status.set, state="loading the model…")
                 self.assistant.encoder.encode_one("warm up")
@@ -234,10 +234,14 @@ class ChatApp(App):
         from assistant.errors import AssistantError
 
         message = str(exc) if isinstance(exc, AssistantError) else f"unexpected error: {exc!r}"
+        if not view.is_attached:
+            return self.notify(message, severity="error", timeout=8)
         view.show_error(message)
         self.fail(message, text if view.kind == "answer" else f"/cite {text}")
 
     def _done(self, view: EntryView, entry: Entry) -> None:
+        if not view.is_attached:  # the conversation was cleared or another one opened
+            return
         self.entries[view.position] = entry
         view.show_entry(entry)
         if entry.answer and entry.answer.timings and self.show_timings:
