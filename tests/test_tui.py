@@ -390,6 +390,15 @@ def test_palette_offers_the_commands(seeded, tmp_path):
             await pilot.press("enter")
             await pilot.pause()
             assert app.query_one("#ask", HistoryInput).value == "/cite "
+            await send(app, pilot, "/cite fake news")
+            assert len(app.pane.entries) == 1
+            await pilot.press("ctrl+p")
+            await pilot.pause()
+            await pilot.press(*"Clear")
+            await pilot.pause(0.3)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert app.pane.entries == [] and app.entries == []
 
     run(scenario())
 
