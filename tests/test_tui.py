@@ -266,6 +266,24 @@ def test_an_error_is_a_notification_and_the_question_stays(settings, encoder, tm
     run(scenario())
 
 
+def test_a_store_that_cannot_open_is_a_notification(tmp_path, encoder):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x", encoding="utf-8")
+    settings = Settings(index_dir=blocker, data_dir=tmp_path / "data")
+    app = make_app(Assistant(settings, encoder=encoder), tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            assert [n.title for n in app._notifications] == ["Cannot start"]
+            assert "not ready" in app.status.render().plain
+            await send(app, pilot, "What did Putin confirm?")  # still usable: says why
+            assert app.query_one("#ask", HistoryInput).value == "What did Putin confirm?"
+            assert len(app._notifications) == 2
+
+    run(scenario())
+
+
 def test_first_run_indexes_the_seeds_with_a_progress_bar(settings, encoder, tmp_path):
     app = make_app(Assistant(settings, encoder=encoder), tmp_path, seed_on_empty=True)
     shown: list[tuple] = []

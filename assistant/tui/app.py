@@ -63,7 +63,6 @@ class ChatApp(App):
         self.selected: int | None = None
         self.conversation_id: int | None = None
         self.ready = threading.Event()
-        self.busy = 0
         self._ingest_proc = None  # the running /ingest process, stopped if the app quits
 
     # -- layout ------------------------------------------------------------------------------
@@ -132,8 +131,9 @@ class ChatApp(App):
                 self.call_from_thread(self.status.set, state="loading the model…")
                 self.assistant.encoder.encode_one("warm up")
                 self.assistant.answerer  # noqa: B018 - build it now, not on the first question
-        except AssistantError as exc:
-            self.call_from_thread(self.notify, str(exc), title="Cannot start",
+        except Exception as exc:  # noqa: BLE001 - shown, and every question will say it too
+            message = str(exc) if isinstance(exc, AssistantError) else f"unexpected: {exc!r}"
+            self.call_from_thread(self.notify, message, title="Cannot start",
                                   severity="error", timeout=10)
             self.call_from_thread(self.status.set, state="not ready")
             return
@@ -213,7 +213,6 @@ class ChatApp(App):
             self.lock.acquire()
         try:
             self.call_from_thread(view.set_waiting, "thinking…")
-            self.call_from_thread(self._busy, 1)
 
             def on_token(token: str) -> None:
                 self.call_from_thread(view.append_token, token)
@@ -224,11 +223,7 @@ class ChatApp(App):
             return
         finally:
             self.lock.release()
-            self.call_from_thread(self._busy, -1)
         self.call_from_thread(self._done, view, Entry("answer", question, answer=answer))
-
-    def _busy(self, step: int) -> None:
-        self.busy += step
 
     def _failed(self, view: EntryView, text: str, exc: Exception) -> None:
         from assistant.errors import AssistantError
