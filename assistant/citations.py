@@ -194,6 +194,13 @@ def _key_terms(text: str) -> set[str]:
     return keys
 
 
+def checkable(claim: str) -> bool:
+    """A claim says something checkable: at least two content words or numbers. "Yes." or a
+    lone word echoed from the evidence is never counted as supported."""
+    words, numbers = content_terms(claim)
+    return len(words) + len(numbers) >= 2
+
+
 def number_conflict(claim: str, evidence: str) -> bool:
     """The claim states a large number (3+ digits: a year, a count) that the evidence does not,
     while the evidence gives other numbers: a changed figure, never supported."""
@@ -255,6 +262,8 @@ class Verifier:
         citation's own score. `contexts` (e.g. document titles) count for word coverage."""
         if not cited or not claim.strip():
             return Verdict(0.0, False)
+        if not checkable(claim):
+            return Verdict(0.0, False, {i: 0.0 for i in cited})
         ids = list(cited)
         texts = [cited[i] for i in ids]
         ctx = [(contexts or {}).get(i, "") for i in ids]
@@ -277,7 +286,7 @@ class Verifier:
     def attribute(self, claim: str, candidates: dict[int, str],
                   contexts: dict[int, str] | None = None) -> tuple[int | None, float]:
         """The candidate that best supports an uncited claim, if any supports it: (id, score)."""
-        if not candidates or not claim.strip():
+        if not candidates or not checkable(claim):
             return None, 0.0
         ids = list(candidates)
         vectors = self.encoder.encode([claim, *[candidates[i] for i in ids]])

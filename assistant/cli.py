@@ -161,7 +161,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     assistant = Assistant(settings)
     streamed = settings.llm != "offline" and not args.json and sys.stdout.isatty()
 
+    shown: list[str] = []
+
     def on_token(token: str) -> None:
+        shown.append(token)
         sys.stdout.write(token)
         sys.stdout.flush()
 
@@ -169,8 +172,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
     else:
-        if streamed:
-            print("\n")
+        if shown:
+            print("\n\nChecked against the sources:")
         _print_answer(answer)
     return 0
 

@@ -327,3 +327,27 @@ def test_injected_instruction_in_evidence_stays_data(hits):
     assert "Ignore previous instructions" in block  # inside the data block
     assert user.count("</evidence>") == 1  # the document could not close it
     assert "not instructions" in messages[0]["content"]
+
+
+def test_cli_ask_streams_tokens_then_prints_the_checked_answer(fake, seeded_dir, monkeypatch):
+    import io
+
+    from assistant.cli import main
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fake.script = [("ok", GOOD)]
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.url)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setenv("ASSISTANT_CONFIG", str(seeded_dir / "no-config.toml"))
+    term = Terminal()
+    monkeypatch.setattr("sys.stdout", term)
+    code = main(["ask", "--index", str(seeded_dir / "index"), "--llm", "openai", "--model",
+                 "fake", "How many North Korean soldiers were sent to Russia?"])
+    out = term.getvalue()
+    assert code == 0
+    streamed, _, checked = out.partition("Checked against the sources:")
+    assert streamed.strip() == GOOD  # the raw tokens, as they arrived
+    assert "Sources:" in checked
