@@ -12,6 +12,10 @@ features that are all computable from the question and the candidate set:
   first   1 for the first sentence of a document (definitions, WikiQA-style answers)
   rcos    1/log2(rank by cosine + 2)
   rlex    1/log2(rank by BM25 + 2), 0 when the sentence has no BM25 match
+  local   overlap weighted by IDF *within the sentence's document*: words the whole document
+          repeats (its topic) count little, words few of its sentences use count much
+  rare    share of the question's words found in only one or two sentences of the document
+          that this sentence contains (0/0 = 0); both computed for the LOCAL_DOCS best documents
 
 The weights were fitted with a listwise (softmax) objective on the evaluation set with 5-fold
 cross-validation grouped by document; `benchmarks/fit_ranker.py` refits them and prints the
@@ -24,6 +28,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,11 +38,14 @@ from assistant.store import SentenceIndex
 
 CANDIDATES = 100
 
-FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex")
+LOCAL_DOCS = 10
+
+FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare")
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([0.431, -0.605, 10.0, 3.114, 1.636, 0.041, 1.37, 1.178], dtype=np.float64)
+WEIGHTS = np.array([1.238, -0.132, 10.0, 3.29, -1.2, 0.103, 1.105, 0.744, 1.774, 0.854],
+                   dtype=np.float64)
 # Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.7463, -10.5482)
+CALIBRATION = (0.7796, -11.0574)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -138,6 +146,7 @@ class HybridRetriever:
         self.exclude_paths: frozenset[str] = frozenset()
         self._df_cache: dict[str, int] = {}
         self._df_count = -1
+        self._doc_terms: dict[tuple[str, str], tuple[int, Counter]] = {}
 
     # -- features --------------------------------------------------------------------------
     def _idf(self, terms: set[str]) -> dict[str, float]:
@@ -149,6 +158,40 @@ class HybridRetriever:
         if missing:
             self._df_cache.update(term_counts(self.index, missing))
         return {t: math.log((total + 1) / (self._df_cache.get(t, 0) + 0.5)) for t in terms}
+
+    def _document_df(self, path: str, doc_hash: str) -> tuple[int, Counter]:
+        """(sentences, in how many of them each content word occurs) for one document."""
+        key = (path, doc_hash)
+        if key not in self._doc_terms:
+            if len(self._doc_terms) > 4096:
+                self._doc_terms.clear()
+            sents = self.index.catalog.document_sentences(path)
+            df: Counter = Counter()
+            for sent in sents:
+                df.update(content_terms(sent.text))
+            self._doc_terms[key] = (len(sents), df)
+        return self._doc_terms[key]
+
+    def _local_features(self, qterms: set[str], order: list[Sentence],
+                        terms: list[set[str]], dmax: dict[str, float]) -> np.ndarray:
+        out = np.zeros((len(order), 2))
+        if not qterms:
+            return out
+        top = set(sorted(dmax, key=dmax.get, reverse=True)[:LOCAL_DOCS])
+        weights: dict[str, tuple[dict[str, float], float, set[str]]] = {}
+        for i, (sent, st) in enumerate(zip(order, terms, strict=True)):
+            if sent.path not in top:
+                continue
+            if sent.path not in weights:
+                n, df = self._document_df(sent.path, sent.doc_hash)
+                w = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in qterms}
+                rare = {t for t in qterms if 0 < df.get(t, 0) <= 2}
+                weights[sent.path] = (w, sum(w.values()) or 1.0, rare)
+            w, total, rare = weights[sent.path]
+            found = qterms & st
+            out[i, 0] = sum(w[t] for t in found) / total
+            out[i, 1] = len(rare & st) / len(rare) if rare else 0.0
+        return out
 
     def candidates_for(self, question: str, k: int = 0) -> Candidates:
         """Candidate sentences for `question` with their features (see FEATURES)."""
@@ -193,14 +236,16 @@ class HybridRetriever:
         qterms = content_terms(question)
         idf = self._idf(qterms) if qterms else {}
         qweight = sum(idf.values()) or 1.0
-        overlap = np.array([sum(idf[t] for t in qterms & content_terms(s.text)) / qweight
-                            for s in order], dtype=np.float64)
+        terms = [content_terms(s.text) for s in order]
+        overlap = np.array([sum(idf[t] for t in qterms & st) / qweight for st in terms],
+                           dtype=np.float64)
+        local = self._local_features(qterms, order, terms, dmax)
         features = np.column_stack([
             c, lx,
             np.array([dmax[s.path] for s in order]), np.array([dlex[s.path] for s in order]),
             overlap,
             np.array([1.0 if s.index == 0 else 0.0 for s in order]),
-            _rank_feature(c), _rank_feature(lx, lx > 0),
+            _rank_feature(c), _rank_feature(lx, lx > 0), local,
         ]) if order else np.zeros((0, len(FEATURES)))
         t4 = time.perf_counter()
         return Candidates(order, features, {
