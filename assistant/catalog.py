@@ -35,6 +35,14 @@ CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, tokenize='porter unicode
 """
 _COLUMNS = "id, doc_id, path, idx, char_start, char_end, line, text, doc_hash, title"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_STOP = frozenset(
+    "a an the of in on at to for is are was were be been by with and or but what which who "
+    "whom whose when where why how did do does that this these those it its as from into than "
+    "then there their they them he she his her him i me my you we our your not can could would "
+    "should will has have had about also any all some so if".split()
+)
+"""Words left out of a lexical query (they match nearly every sentence, which makes BM25 slow
+on a big index, and add almost nothing to its scores) unless the query has nothing else."""
 
 
 @dataclass(frozen=True)
@@ -223,6 +231,7 @@ class Catalog:
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
         """BM25 over sentence text: (sentence id, score), best first; higher is better."""
         terms = {t.lower() for t in _TOKEN.findall(query)}
+        terms = (terms - _STOP) or terms
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in sorted(terms))

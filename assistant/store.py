@@ -479,19 +479,34 @@ class SentenceIndex:
         return self.catalog.documents()
 
     def replace(self, record: DocRecord, sentences: list[Sentence], embeddings: np.ndarray) -> None:
-        embeddings = np.asarray(embeddings, dtype=np.float32)
-        self._chroma_write(lambda: self.chroma.add(sentences, embeddings))
-        if self.embedded:
-            self.catalog.replace_document(record, sentences, embeddings)  # the commit
-            self._seen = self.catalog.generation()
-            try:
+        """Put a document (its sentences and their vectors) in place of any older version."""
+        self.replace_many([(record, sentences, embeddings)])
+
+    def replace_many(self, items: list[tuple[DocRecord, list[Sentence], np.ndarray]]) -> None:
+        """`replace` for several documents: their sentences go to Chroma in one call (much
+        faster than one call per document), then each document is committed on its own."""
+        items = [(r, s, np.asarray(e, dtype=np.float32)) for r, s, e in items]
+        if not items:
+            return
+        all_sentences = [s for _, sents, _ in items for s in sents]
+        all_vectors = np.concatenate([e for _, _, e in items])
+        self._chroma_write(lambda: self.chroma.add(all_sentences, all_vectors))
+        committed = self.catalog.documents()
+        for record, sentences, embeddings in items:
+            had_old = record.path in committed
+            if self.embedded:
+                self.catalog.replace_document(record, sentences, embeddings)  # the commit
+                self._seen = self.catalog.generation()
+                if not had_old:  # nothing stale (a killed write's leftovers: see repair)
+                    continue
+                try:
+                    self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
+                except Exception:  # leftovers are invisible to readers; the next writer repairs
+                    self._marker.touch()
+            else:
+                self.chroma.commit(record)
                 self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
-            except Exception:  # leftovers are invisible to readers; the next writer repairs
-                self._marker.touch()
-        else:
-            self.chroma.commit(record)
-            self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
-            self.catalog.replace_document(record, sentences, embeddings)
+                self.catalog.replace_document(record, sentences, embeddings)
 
     def remove(self, path: str) -> None:
         if self.embedded:
