@@ -351,3 +351,23 @@ def test_cli_ask_streams_tokens_then_prints_the_checked_answer(fake, seeded_dir,
     streamed, _, checked = out.partition("Checked against the sources:")
     assert streamed.strip() == GOOD  # the raw tokens, as they arrived
     assert "Sources:" in checked
+
+
+def test_openai_is_chosen_from_config_file_and_environment(tmp_path, encoder):
+    from assistant.config import load_settings
+    from assistant.service import Assistant
+
+    toml = tmp_path / "config.toml"
+    toml.write_text('llm = "openai"\nmodel = "from-file"\ntimeout = 7\n', encoding="utf-8")
+    env = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "ASSISTANT_MAX_TOKENS": "99",
+           "OPENAI_API_KEY": SECRET}
+    settings = load_settings(config_file=toml, env=env, index_dir=tmp_path / "index")
+    assert (settings.llm, settings.model, settings.timeout, settings.max_tokens) == \
+        ("openai", "from-file", 7.0, 99)
+    assert SECRET not in repr(settings)
+    assistant = Assistant(settings, encoder=encoder)
+    answerer = assistant.answerer
+    assert isinstance(answerer, OpenAIAnswerer)
+    assert answerer.encoder is encoder  # the verifier shares the assistant's encoder
+    offline = load_settings(config_file=tmp_path / "missing.toml", env={})
+    assert offline.llm == "offline"  # nothing configured: offline
