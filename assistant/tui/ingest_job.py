@@ -43,6 +43,10 @@ def _emit(**message) -> None:
 
 
 def main() -> int:
+    try:
+        os.nice(10)  # a background job: the interactive UI gets the CPU first
+    except OSError:
+        pass
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     from assistant.errors import AssistantError
