@@ -29,8 +29,11 @@ POLL = 0.005
 class Tmux:
     """One private tmux server (its own socket), killed at the end."""
 
+    launched = 0
+
     def __init__(self, width: int = 120, height: int = 36) -> None:
-        self.socket = f"bench-tui-{os.getpid()}"
+        Tmux.launched += 1  # a fresh socket per launch: no race with a server still exiting
+        self.socket = f"bench-tui-{os.getpid()}-{Tmux.launched}"
         self.width, self.height = width, height
 
     def _run(self, *args: str) -> str:
