@@ -105,7 +105,10 @@ def _plausible(rewrite: str, question: str) -> bool:
         return False
     words = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", question)}
     got = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", rewrite)}
-    return not words or bool(words & got)
+    if words and not words & got:
+        return False  # about something else
+    # a question that leaned on the conversation must have gained something from it
+    return not _PRONOUNS.search(question) or bool(got - words)
 
 
 def resolve(question: str, history: list[Turn] | None,

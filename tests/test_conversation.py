@@ -39,6 +39,9 @@ def test_llm_rewrite_is_used_only_when_plausible():
     bad = resolve("and what did he call the collaboration?", history,
                   lambda prompt: "Sure! Here is a poem.\nRoses are red")
     assert bad.question.startswith("What did Yoon Suk-yeol call the collaboration?")
+    echoed = resolve("and what did he call the collaboration?", history,
+                     lambda prompt: "What did he call the collaboration?")
+    assert echoed.question == "What did Yoon Suk-yeol call the collaboration?"
 
 
 def test_follow_up_is_rewritten_before_retrieval(seeded):
