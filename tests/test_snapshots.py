@@ -5,6 +5,8 @@ look at the report before committing."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from assistant.answer import ExtractiveAnswerer
@@ -47,10 +49,14 @@ class PlannedAssistant(Assistant):
 @pytest.fixture
 def app(seeded, tmp_path, monkeypatch, encoder):
     monkeypatch.chdir(REPO)  # paths are shown relative to the working directory
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    ticks = iter(range(1_764_000_000, 1_764_100_000, 60))  # a fixed clock for saved times
     assistant = PlannedAssistant(seeded.settings, index=seeded.index, encoder=encoder,
                                  answerer=ExtractiveAnswerer(3, 0.42, 0.92))
     return ChatApp(seeded.settings, assistant=assistant,
-                   store=ConversationStore(tmp_path / "conversations.sqlite3"),
+                   store=ConversationStore(tmp_path / "conversations.sqlite3",
+                                           clock=lambda: float(next(ticks))),
                    seed_on_empty=False, show_timings=False, index_label="seeds index",
                    export_dir=tmp_path, cursor_blink=False)
 
@@ -68,6 +74,8 @@ def typing(*lines: str):
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
+        app.clear_notifications()  # toasts time out: keep them out of the pictures
+        await pilot.pause()
     return run_before
 
 
@@ -91,3 +99,8 @@ def test_not_found_shows_nearest(app, snap_compare):
 
 def test_help(app, snap_compare):
     assert snap_compare(app, terminal_size=SIZE, run_before=typing("/help"))
+
+
+def test_saved_conversations_list(app, snap_compare):
+    assert snap_compare(app, terminal_size=SIZE, run_before=typing(
+        "What did Putin confirm?", "/clear", "/cite fake news", "/conversations"))
