@@ -52,6 +52,9 @@ CONNECT_TIMEOUT_S = 5.0
 REQUEST_TIMEOUT_S = 60.0
 """How long any later request to a Chroma server may take before it is abandoned."""
 BATCH = 2000
+SERVER_RESYNC_S = 10.0
+"""With a server, how old the local cache may get before a query re-syncs it (other
+machines may have committed meanwhile)."""
 _OPENS = itertools.count()
 
 
@@ -331,6 +334,7 @@ class SentenceIndex:
         else:
             self._chroma = ChromaStore(settings, registry=True)
             self.sync()
+        self._synced = time.monotonic()
 
     @property
     def location(self) -> str:
@@ -450,9 +454,15 @@ class SentenceIndex:
 
     def _refresh(self) -> None:
         """Embedded: if another process has committed since Chroma was opened, reopen it (an
-        open embedded Chroma does not see other processes' additions)."""
+        open embedded Chroma does not see other processes' additions). Server: re-sync the
+        local cache when it is older than SERVER_RESYNC_S."""
+        if not self.embedded:
+            if time.monotonic() - self._synced > SERVER_RESYNC_S:
+                self.sync()
+                self._synced = time.monotonic()
+            return
         generation = self.catalog.generation()
-        if not self.embedded or generation == self._seen:
+        if generation == self._seen:
             return
         if self._chroma is not None:
             self._chroma.close()
@@ -582,6 +592,7 @@ class SentenceIndex:
         return out
 
     def lexical_search(self, query: str, k: int) -> list[tuple[Sentence, float]]:
+        self._refresh()
         hits = self.catalog.lexical_search(query, k)
         found = self.catalog.get([i for i, _ in hits])
         return [(found[i], score) for i, score in hits if i in found]

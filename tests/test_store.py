@@ -115,6 +115,29 @@ def test_a_second_process_view_sees_the_same_index(store_settings, corpus, encod
     reader.close()
 
 
+def test_an_open_reader_sees_what_another_writer_commits(store_settings, corpus, encoder,
+                                                         tmp_path, monkeypatch):
+    """A reader that stays open (the chat UI) sees documents another writer commits later:
+    embedded, it reopens Chroma (an open one never sees other processes' additions); with a
+    server, it re-syncs its local cache."""
+    monkeypatch.setattr("assistant.store.SERVER_RESYNC_S", 0.0)
+    (corpus / "alpha.txt").unlink()
+    first = Assistant(store_settings, encoder=encoder)
+    _ingest(first, [corpus / SEED_ARTICLE.name])
+    reader = SentenceIndex(store_settings)  # its own chromadb system, as another process has
+    question = encoder.encode_one("What is the second letter?")
+    assert not any("Bravo" in s.text for s, _ in reader.vector_search(question, 3))
+
+    other = store_settings.with_overrides(data_dir=tmp_path / "writer-machine")
+    writer = Assistant(other, encoder=encoder)
+    _ingest(writer, [corpus / "bravo.md"])
+    writer.close()
+    assert any("Bravo is the second letter" in s.text
+               for s, _ in reader.vector_search(question, 3))
+    reader.close()
+    first.close()
+
+
 def test_vector_search_skips_uncommitted_sentences(store_settings, corpus, encoder):
     """Sentences in Chroma that are not committed (a write in progress, or a killed one)
     are never returned, however close they are."""
