@@ -74,8 +74,9 @@ def typing(*lines: str):
             await pilot.pause()
             await app.workers.wait_for_complete()
             await pilot.pause()
-        app.clear_notifications()  # toasts time out: keep them out of the pictures
-        await pilot.pause()
+            if line != lines[-1]:
+                app.clear_notifications()  # toasts time out: keep them out of the pictures
+                await pilot.pause()
     return run_before
 
 
