@@ -183,8 +183,8 @@ class OpenAIAnswerer:
             received: list[str] = []
             first: list[float] = []
             try:
-                reason = self._stream_once(messages, deadline, received, first, on_token,
-                                           max_tokens or self.settings.max_tokens)
+                reason = self._stream_once(messages, started, deadline, received, first,
+                                           on_token, max_tokens or self.settings.max_tokens)
                 note = "the answer reached the length limit (max_tokens) and may be cut short" \
                     if reason == "length" else ""
                 return Completion("".join(received), note=note,
@@ -232,14 +232,14 @@ class OpenAIAnswerer:
                           note=f"partial answer: {why}", first_token_ms=first[0] if first else None,
                           total_ms=(time.monotonic() - started) * 1000, attempts=attempts)
 
-    def _stream_once(self, messages, deadline: float, received: list[str], first: list[float],
-                     on_token: TokenCallback | None, max_tokens: int) -> str:
-        """One streamed request; returns the finish reason."""
+    def _stream_once(self, messages, started: float, deadline: float, received: list[str],
+                     first: list[float], on_token: TokenCallback | None, max_tokens: int) -> str:
+        """One streamed request; returns the finish reason. `first` gets the time to the first
+        token, counted from `started` (the start of the whole call, retries included)."""
         import httpx
         import openai
 
-        started = time.monotonic()
-        remaining = deadline - started
+        remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Timeout()
         timeout = httpx.Timeout(remaining, connect=min(remaining, 10.0))
