@@ -102,9 +102,16 @@ def test_open_citation_shows_it_highlighted_among_its_neighbours(seeded, tmp_pat
             scroll = screen.query_one("#doc-scroll")
             assert scroll.scroll_y > 0  # a 20-line terminal must scroll down to line 6
             assert scroll.scroll_y <= screen.sentence_y < scroll.scroll_y + scroll.size.height
+            # the chat keeps working behind the document (keys, progress from a worker)
+            await pilot.press("alt+up")
+            app._progress("indexing", 1, 2)
+            app.status.set(sentences=99)
+            await pilot.pause()
+            assert isinstance(app.screen, DocumentScreen)
             await pilot.press("escape")
             await pilot.pause()
             assert not isinstance(app.screen, DocumentScreen)
+            assert not app.query_one("#progress-box").has_class("hidden")
 
     run(scenario())
 
@@ -146,6 +153,17 @@ def test_cite_finds_moscows_fake_news_sentence_first(seeded, tmp_path):
             assert pane.items[0].verdict == "exact"
             await send(app, pilot, "/open 1")
             assert "Moscow branded" in app.screen.sentence.text
+            await pilot.press("n")  # the next sentence found for it
+            await settle(app, pilot)
+            assert app.screen.sentence == entry.matches[1].sentence
+            assert app.screen.span == (entry.matches[1].sentence.char_start,
+                                       entry.matches[1].sentence.char_end)
+            await pilot.press("p")
+            await settle(app, pilot)
+            assert app.screen.sentence == entry.matches[0].sentence
+            await pilot.press("escape")
+            await pilot.pause()
+            assert not isinstance(app.screen, DocumentScreen)
 
     run(scenario())
 

@@ -85,17 +85,26 @@ class ChatApp(App):
         answerer = "offline (extractive)" if s.llm == "offline" else f"openai · {s.model}"
         where = s.chroma_url or str(s.index_dir)
         self.status.set(answerer=answerer, index=self.index_label or where)
-        self.query_one("#ask", HistoryInput).focus()
+        self.main.query_one("#ask", HistoryInput).focus()
         # Paint first: importing the store and the model in a thread would hold the GIL.
         self.call_after_refresh(self.startup)
 
     @property
+    def main(self):
+        """The chat screen, also while a document or a dialog is shown over it."""
+        return self.screen_stack[0]
+
+    def _to_main(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+
+    @property
     def status(self) -> StatusBar:
-        return self.query_one("#status", StatusBar)
+        return self.main.query_one("#status", StatusBar)
 
     @property
     def pane(self) -> ConversationPane:
-        return self.query_one("#conversation", ConversationPane)
+        return self.main.query_one("#conversation", ConversationPane)
 
     @property
     def assistant(self) -> Assistant:
@@ -146,7 +155,7 @@ class ChatApp(App):
         text = event.value.strip()
         if not text:
             return
-        box = self.query_one("#ask", HistoryInput)
+        box = self.main.query_one("#ask", HistoryInput)
         box.remember(text)
         box.value = ""
         if text.startswith("/"):
@@ -185,7 +194,7 @@ class ChatApp(App):
     def fail(self, message: str, text: str | None = None, title: str = "") -> None:
         """An error is a notification, and what the user typed goes back into the input."""
         self.notify(message, title=title, severity="error", timeout=8)
-        box = self.query_one("#ask", HistoryInput)
+        box = self.main.query_one("#ask", HistoryInput)
         if text is not None and not box.value:
             box.value = text
             box.cursor_position = len(text)
@@ -331,13 +340,13 @@ class ChatApp(App):
         return report
 
     def _progress(self, label: str | None, done: int, total: int | None) -> None:
-        box = self.query_one("#progress-box")
+        box = self.main.query_one("#progress-box")
         if label is None:
             box.add_class("hidden")
             return
         box.remove_class("hidden")
-        self.query_one("#progress-label", Label).update(f"{label}: {done:,} sentences")
-        self.query_one("#progress", ProgressBar).update(total=total, progress=done)
+        self.main.query_one("#progress-label", Label).update(f"{label}: {done:,} sentences")
+        self.main.query_one("#progress", ProgressBar).update(total=total, progress=done)
 
     # -- selection and citations -------------------------------------------------------------
     def _select(self, position: int | None) -> None:
@@ -347,7 +356,7 @@ class ChatApp(App):
         self.selected = position
         self.pane.select(views[position])
         entry = self.entries[position]
-        pane = self.query_one("#evidence", EvidencePane)
+        pane = self.main.query_one("#evidence", EvidencePane)
         if entry is None:
             pane.show(position, [], "Evidence")
             return
@@ -386,7 +395,9 @@ class ChatApp(App):
                              + (f" (it has 1 to {count})" if count else ""), f"/open {n}")
         if self.selected != position:
             self._select(position)
-        self.push_screen(DocumentScreen(self.assistant, found[0].sentence, f"[{n}]"))
+        others = [(f"[{ev.n}]", ev.sentence) for ev in entry.evidence()]
+        at = next(i for i, ev in enumerate(entry.evidence()) if ev.n == n)
+        self.push_screen(DocumentScreen(self.assistant, found[0].sentence, f"[{n}]", others, at))
 
     # -- other actions -----------------------------------------------------------------------
     async def action_clear(self) -> None:
@@ -394,7 +405,7 @@ class ChatApp(App):
         self.entries = []
         self.selected = None
         self.conversation_id = None
-        self.query_one("#evidence", EvidencePane).show(None, [], "Evidence")
+        self.main.query_one("#evidence", EvidencePane).show(None, [], "Evidence")
         self.notify("New conversation (the previous one is saved: Ctrl+L)")
 
     def action_export(self, target: str | None = None) -> None:
@@ -438,6 +449,7 @@ class ChatApp(App):
             entries = self.store.load(conversation_id)
         except Exception as exc:  # noqa: BLE001
             return self.fail(f"cannot open the conversation: {exc}")
+        self._to_main()
         await self.pane.clear()
         self.entries = list(entries)
         views = [EntryView(e.question, i, e.kind) for i, e in enumerate(entries)]
@@ -452,7 +464,8 @@ class ChatApp(App):
 
         def prefill(text: str):
             def run() -> None:
-                box = self.query_one("#ask", HistoryInput)
+                self._to_main()
+                box = self.main.query_one("#ask", HistoryInput)
                 box.value = text
                 box.cursor_position = len(text)
                 box.focus()

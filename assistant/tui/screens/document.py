@@ -23,13 +23,19 @@ class DocumentScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back to chat"),
         Binding("q", "app.pop_screen", "Back", show=False),
+        Binding("n", "step(1)", "Next citation"),
+        Binding("p", "step(-1)", "Previous citation"),
     ]
 
-    def __init__(self, assistant: Assistant, sentence: Sentence, label: str = "") -> None:
+    def __init__(self, assistant: Assistant, sentence: Sentence, label: str = "",
+                 others: list[tuple[str, Sentence]] | None = None, at: int = 0) -> None:
+        """`others`: every (label, sentence) of the same answer, to step through; `at`: this."""
         super().__init__()
         self.assistant = assistant
         self.sentence = sentence
         self.label = label
+        self.others = others or [(label, sentence)]
+        self.at = at
         self.span: tuple[int, int] | None = None
         self.neighbours: list[Sentence] = []
         self.text = ""
@@ -37,12 +43,23 @@ class DocumentScreen(Screen):
 
     def compose(self):
         s = self.sentence
+        count = (f"  ({self.at + 1} of {len(self.others)}: n / p for the others)"
+                 if len(self.others) > 1 else "")
         yield Static(Content.assemble((f"{self.label} ", "bold $accent"), (s.location, "bold"),
-                                      "  ", (s.title, "italic")), id="doc-header")
+                                      "  ", (s.title, "italic"), (count, "$text-muted")),
+                     id="doc-header")
         with VerticalScroll(id="doc-scroll"):
             yield Static(Content.styled("loading the document…", "$text-muted"), id="doc-text")
         yield Static("", id="doc-note")
         yield Footer()
+
+    def action_step(self, step: int) -> None:
+        at = self.at + step
+        if not 0 <= at < len(self.others):
+            self.notify("no more citations this way", timeout=3)
+            return
+        label, sentence = self.others[at]
+        self.app.switch_screen(DocumentScreen(self.assistant, sentence, label, self.others, at))
 
     def on_mount(self) -> None:
         self.query_one("#doc-scroll").focus()

@@ -25,6 +25,7 @@ sentences it comes from: [b]\\[n][/b] markers in the text, listed in the evidenc
   Alt+Up, Alt+Down select the previous / next answer and show its evidence
   Tab              move to the evidence list; Enter or a click opens a citation
   click on \\[n]     open that citation in its document; Escape comes back
+  n / p            in a document: the next / previous citation of the same answer
   Ctrl+L           saved conversations
   Ctrl+Q           quit
 
