@@ -389,6 +389,23 @@ def test_questions_are_answered_while_an_ingest_runs(seeded, tmp_path):
     run(scenario())
 
 
+def test_explain_a_citation_of_the_previous_answer(seeded, tmp_path):
+    """Follow-ups see the earlier turns with their citations: "explain [1]" finds the sentence
+    shown as [1] in the previous answer."""
+    app = make_app(seeded, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            cited = app.entries[0].answer.citations[0].sentence
+            await send(app, pilot, "explain [1]")
+            follow = app.entries[1].answer
+            assert follow.found and follow.citations[0].sentence.id == cited.id
+
+    run(scenario())
+
+
 def test_input_history_walks_with_up_and_down(seeded, tmp_path):
     app = make_app(seeded, tmp_path)
 

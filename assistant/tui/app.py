@@ -210,7 +210,9 @@ class ChatApp(App):
         from assistant.answer import Turn
 
         done = [e for e in self.entries if e is not None and e.kind == "answer" and e.answer]
-        return [Turn(e.question, e.answer.text) for e in done[-HISTORY_TURNS:]]
+        return [Turn(e.question, e.answer.text, list(e.answer.citations),
+                     e.answer.question if e.answer.question != e.question else "")
+                for e in done[-HISTORY_TURNS:]]
 
     @work(thread=True, group="assistant", exit_on_error=False)
     def _ask_worker(self, question: str, view: EntryView) -> None:
