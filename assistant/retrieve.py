@@ -36,7 +36,7 @@ import numpy as np
 from assistant.sentences import Sentence
 from assistant.store import SentenceIndex
 
-CANDIDATES = 100
+CANDIDATES = 50
 
 LOCAL_DOCS = 10
 
