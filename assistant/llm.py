@@ -344,13 +344,13 @@ class OpenAIAnswerer:
         for part in parts:
             if not part.ids and not part.unknown:
                 # Uncited: cite the evidence sentence that verifiably supports it, if one does.
-                best, _ = self.verifier.attribute(part.text, texts, all_titles)
+                best, _ = self.verifier.attribute(part.text, texts, all_titles, question)
                 if best is not None:
                     part.ids = [best]
                     added += 1
             cited = {i: evidence[i - 1].sentence.text for i in part.ids}
             titles = {i: evidence[i - 1].sentence.title for i in part.ids}
-            verdict = self.verifier.verify(part.text, cited, titles)
+            verdict = self.verifier.verify(part.text, cited, titles, question)
             keep = [i for i in part.ids if verdict.per_citation.get(i, 0.0) >= self.verifier.weak]
             if verdict.supported and not keep:
                 keep = list(part.ids)  # supported only by the citations together

@@ -65,11 +65,14 @@ def main() -> int:
     ap.add_argument("--max-words", type=int, default=8, help="longest gold answer used")
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--show", type=int, default=0, help="print this many failures of each kind")
+    ap.add_argument("--question-aware", action="store_true",
+                    help="the stricter verifier that weighs what the claim adds to the question")
     args = ap.parse_args()
 
     encoder = Encoder()
-    verifier = Verifier(encoder) if args.threshold is None else \
-        Verifier(encoder, threshold=args.threshold)
+    verifier = Verifier.question_aware(encoder) if args.question_aware else Verifier(encoder)
+    if args.threshold is not None:
+        verifier.threshold = args.threshold
     rng = random.Random(4)
     rows = [json.loads(line) for line in args.dev.read_text().splitlines() if line.strip()]
     results = {"pos": [], "rand": [], "hard": []}
@@ -99,7 +102,8 @@ def main() -> int:
                      and norm_answer not in s.text.lower()]
         source = row["id"].split(":")[0]
         verdict = verifier.verify(claim, dict(enumerate(gold_texts, 1)),
-                                  {i: title for i in range(1, len(gold_texts) + 1)})
+                                  {i: title for i in range(1, len(gold_texts) + 1)},
+                                  question=row["question"])
         results["pos"].append((source, verdict.supported))
         if not verdict.supported:
             failures["pos"].append((claim, gold_texts, verdict.support))
@@ -109,7 +113,7 @@ def main() -> int:
         vecs = encoder.encode([claim, *[s.text for s in negatives]])
         neg_hard = negatives[int((vecs[1:] @ vecs[0]).argmax())]
         for kind, neg in (("rand", neg_random), ("hard", neg_hard)):
-            v = verifier.verify(claim, {1: neg.text}, {1: title})
+            v = verifier.verify(claim, {1: neg.text}, {1: title}, question=row["question"])
             results[kind].append((source, not v.supported))
             if v.supported:
                 failures[kind].append((claim, [neg.text], v.support))
@@ -118,9 +122,12 @@ def main() -> int:
     names = {"pos": "claim vs gold sentence(s), judged supported",
              "rand": "claim vs random other sentence, judged unsupported",
              "hard": "claim vs closest other sentence, judged unsupported"}
-    report = {"threshold": verifier.threshold, "max_words": args.max_words,
+    report = {"question_aware": args.question_aware, "threshold": verifier.threshold,
+              "max_words": args.max_words,
               "seconds": round(elapsed, 1)}
-    print(f"verifier threshold {verifier.threshold}, answers of at most {args.max_words} words")
+    mode = "question-aware" if args.question_aware else "default"
+    print(f"verifier ({mode}) threshold {verifier.threshold}, answers of at most "
+          f"{args.max_words} words")
     for kind, rows_ in results.items():
         acc = sum(ok for _, ok in rows_) / max(len(rows_), 1)
         per = {}
@@ -134,7 +141,8 @@ def main() -> int:
         for claim, texts, score in failures[kind][: args.show]:
             shown = " | ".join(t[:160] for t in texts)
             print(f"\n[{kind} fail {score:.3f}] {claim}\n   vs {shown}")
-    out = REPO / "benchmarks" / "results" / "verifier.json"
+    name = "verifier-question-aware.json" if args.question_aware else "verifier.json"
+    out = REPO / "benchmarks" / "results" / name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     return 0
