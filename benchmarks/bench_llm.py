@@ -53,7 +53,7 @@ def main() -> int:
         assistant = Assistant(settings)
         with assistant.index.writing():
             assistant.ingestor().ingest_paths([REPO / "seeds"], max_bytes=10 * 2**20)
-        assistant.ask(QUESTIONS[0])  # warm-up: load the encoder, fill the server's cache
+        assistant.ask("What did Putin confirm?")  # warm-up: load the encoder and the model
         print(f"server ready in {started:.1f} s; {len(QUESTIONS)} questions x {args.repeat}, "
               f"max_tokens {args.max_tokens}, {args.threads} threads")
         for _ in range(args.repeat):
