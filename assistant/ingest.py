@@ -5,6 +5,7 @@ replaces its old sentences; a file that is gone from an ingested folder is remov
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -50,6 +51,14 @@ class IngestReport:
             "removed": self.count("removed"), "skipped": self.count("skipped"),
             "sentences_embedded": self.sentences_embedded, "seconds": round(self.seconds, 3),
         }
+
+
+def _preload_writer() -> None:
+    try:
+        import llama_index.core.schema  # noqa: F401
+        import llama_index.vector_stores.chroma  # noqa: F401
+    except Exception:  # the writer will report a real import problem itself
+        pass
 
 
 class Ingestor:
@@ -121,6 +130,8 @@ class Ingestor:
     def _ingest(self, docs: list[Document], report: IngestReport,
                 progress: Progress | None) -> None:
         committed = self.index.documents()
+        if docs:  # the store's writer imports LlamaIndex (~2 s): do it while splitting/embedding
+            threading.Thread(target=_preload_writer, daemon=True).start()
         pending: list[tuple[Document, list[Sentence]]] = []
         for doc in docs:
             old = committed.get(doc.path)
@@ -150,11 +161,15 @@ class Ingestor:
         vectors = self.encoder.encode(texts)
         report.embed_seconds += time.perf_counter() - t0
         offset = 0
+        items = []
         for doc, sents in batch:
             record = DocRecord(doc.path, doc_id_for(doc.path), doc.content_hash, doc.title,
                                doc.text, len(sents))
-            self.index.replace(record, sents, vectors[offset : offset + len(sents)])
+            items.append((record, sents, vectors[offset : offset + len(sents)]))
             offset += len(sents)
+        # One Chroma add for the whole batch (each document is still committed on its own).
+        self.index.replace_many(items)
+        for doc, sents in batch:
             done += len(sents)
             report.sentences_embedded += len(sents)
             report.files.append(FileReport(doc.path, "indexed", sentences=len(sents)))
