@@ -186,14 +186,18 @@ class ChromaStore:
         return (got["documents"] or [""])[0] or ""
 
     def commit(self, record: DocRecord) -> None:
+        self.commit_many([record])
+
+    def commit_many(self, records: list[DocRecord]) -> None:
+        """Mark these document versions committed (one upsert: all of them or none)."""
         self.registry.upsert(
-            ids=[_registry_id(record.path)],
-            embeddings=[[1.0]],
-            documents=[record.text],
+            ids=[_registry_id(r.path) for r in records],
+            embeddings=[[1.0] for _ in records],
+            documents=[r.text for r in records],
             metadatas=[{
-                "path": record.path, "doc_id": record.doc_id, "content_hash": record.content_hash,
-                "title": record.title, "n_sentences": record.n_sentences,
-            }],
+                "path": r.path, "doc_id": r.doc_id, "content_hash": r.content_hash,
+                "title": r.title, "n_sentences": r.n_sentences,
+            } for r in records],
         )
 
     def uncommit(self, path: str) -> None:
@@ -502,6 +506,8 @@ class SentenceIndex:
         all_vectors = np.concatenate([e for _, _, e in items])
         self._chroma_write(lambda: self.chroma.add(all_sentences, all_vectors))
         committed = self.catalog.documents()
+        if not self.embedded:  # the registry is the commit point: one call for all of them
+            self.chroma.commit_many([r for r, _, _ in items])
         for record, sentences, embeddings in items:
             had_old = record.path in committed
             if self.embedded:
@@ -514,8 +520,8 @@ class SentenceIndex:
                 except Exception:  # leftovers are invisible to readers; the next writer repairs
                     self._marker.touch()
             else:
-                self.chroma.commit(record)
-                self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
+                if had_old:  # a new document has nothing stale (leftovers: see repair)
+                    self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
                 self.catalog.replace_document(record, sentences, embeddings)
 
     def remove(self, path: str) -> None:
