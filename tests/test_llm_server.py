@@ -145,3 +145,21 @@ def test_cli_json_through_the_real_server(server, seeded_dir, tmp_path, monkeypa
     for s in data["sentences"]:
         assert set(s) >= {"text", "citations", "support", "supported"}
         assert isinstance(s["support"], float) and isinstance(s["supported"], bool)
+
+
+def test_follow_up_is_rewritten_standalone_with_the_real_model(server, seeded_dir, tmp_path,
+                                                               encoder):
+    from assistant.answer import Turn
+
+    root = tmp_path / "store"
+    shutil.copytree(seeded_dir, root)
+    assistant = Assistant(llm_settings(root, server.base_url), encoder=encoder)
+    first_q = "What did Yoon Suk-yeol say about the deployment?"
+    history = [Turn(first_q, "He called it a threat to national security [1].")]
+    answer = assistant.ask("and what did he call the collaboration?", history=history)
+    assistant.close()
+    # the model's rewrite when it resolved something, else the offline one: never the bare
+    # follow-up with its pronoun
+    assert answer.question != "and what did he call the collaboration?"
+    assert any(n.startswith("follow-up understood as:") for n in answer.notes)
+    assert "Yoon" in answer.question or "follow-up to:" in answer.question
