@@ -70,6 +70,7 @@ class Ingestor:
         self._encoder_factory = encoder_factory
         self._encoder = None
         self.batch_sentences = batch_sentences
+        self._preload: threading.Thread | None = None
 
     @property
     def encoder(self):
@@ -130,8 +131,12 @@ class Ingestor:
     def _ingest(self, docs: list[Document], report: IngestReport,
                 progress: Progress | None) -> None:
         committed = self.index.documents()
-        if docs:  # the store's writer imports LlamaIndex (~2 s): do it while splitting/embedding
-            threading.Thread(target=_preload_writer, daemon=True).start()
+        if docs and self._preload is None:
+            # The store's writer imports LlamaIndex (~2 s): do it while splitting/embedding.
+            # It is joined before the first write: two threads importing LlamaIndex's circular
+            # modules at once fail with "partially initialized module".
+            self._preload = threading.Thread(target=_preload_writer, daemon=True)
+            self._preload.start()
         pending: list[tuple[Document, list[Sentence]]] = []
         for doc in docs:
             old = committed.get(doc.path)
@@ -167,6 +172,8 @@ class Ingestor:
                                doc.text, len(sents))
             items.append((record, sents, vectors[offset : offset + len(sents)]))
             offset += len(sents)
+        if self._preload is not None:
+            self._preload.join()
         # One Chroma add for the whole batch (each document is still committed on its own).
         self.index.replace_many(items)
         for doc, sents in batch:
