@@ -74,6 +74,9 @@ class Settings:
     """Most sentences the offline answerer cites."""
     top_k: int = 8
     """Evidence sentences retrieved per question (`-k`)."""
+    ingest_batch: int = 1024
+    """Sentences encoded together and committed together at ingest (bigger: less padding,
+    faster; smaller: more frequent commits and progress updates)."""
     max_file_mb: float = 10.0
     """Files larger than this are skipped at ingest, with a reason."""
     data_dir: Path = field(default_factory=default_data_dir)

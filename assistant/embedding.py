@@ -29,7 +29,7 @@ class Encoder:
     name = MODEL_NAME
 
     def __init__(
-        self, model_path: Path | None = None, batch_size: int = 32, threads: int | None = None
+        self, model_path: Path | None = None, batch_size: int = 16, threads: int | None = None
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -65,7 +67,7 @@ class Ingestor:
     """Brings documents into a SentenceIndex. The encoder is created only when needed."""
 
     def __init__(self, index: SentenceIndex, encoder_factory: Callable[[], object],
-                 batch_sentences: int = 128) -> None:
+                 batch_sentences: int = 1024) -> None:
         self.index = index
         self._encoder_factory = encoder_factory
         self._encoder = None
@@ -137,7 +139,26 @@ class Ingestor:
             # modules at once fail with "partially initialized module".
             self._preload = threading.Thread(target=_preload_writer, daemon=True)
             self._preload.start()
-        pending: list[tuple[Document, list[Sentence]]] = []
+        # A three-stage pipeline: this thread splits documents and writes finished batches
+        # while one worker thread encodes (onnxruntime releases the GIL), so splitting and
+        # storing hide behind the encoder instead of adding to it.
+        state = {"done": 0, "total": 0}
+        inflight: deque[tuple[list[tuple[Document, list[Sentence]]], Future]] = deque()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
+            for batch in self._split(docs, committed, report, state):
+                encoder = self.encoder  # created here, once, only when something changed
+                texts = [s.text for _, sents in batch for s in sents]
+                inflight.append((batch, pool.submit(self._encode, encoder, texts, report)))
+                while inflight and inflight[0][1].done():
+                    self._write(*self._pop(inflight), report, state, progress)
+            while inflight:
+                self._write(*self._pop(inflight), report, state, progress)
+
+    def _split(self, docs: list[Document], committed: dict, report: IngestReport,
+               state: dict) -> Iterator[list[tuple[Document, list[Sentence]]]]:
+        """Batches of at least `batch_sentences` sentences from the documents that changed."""
+        batch: list[tuple[Document, list[Sentence]]] = []
+        size = 0
         for doc in docs:
             old = committed.get(doc.path)
             if old is not None and old.content_hash == doc.content_hash:
@@ -147,24 +168,29 @@ class Ingestor:
             if not sentences:
                 report.files.append(FileReport(doc.path, "skipped", "no sentences found"))
                 continue
-            pending.append((doc, sentences))
-        total = sum(len(s) for _, s in pending)
-        done = 0
-        batch: list[tuple[Document, list[Sentence]]] = []
-        for item in pending:
-            batch.append(item)
-            if sum(len(s) for _, s in batch) >= self.batch_sentences:
-                done = self._flush(batch, report, done, total, progress)
-                batch = []
+            batch.append((doc, sentences))
+            size += len(sentences)
+            state["total"] += len(sentences)
+            if size >= self.batch_sentences:
+                yield batch
+                batch, size = [], 0
         if batch:
-            self._flush(batch, report, done, total, progress)
+            yield batch
 
-    def _flush(self, batch: list[tuple[Document, list[Sentence]]], report: IngestReport,
-               done: int, total: int, progress: Progress | None) -> int:
-        texts = [s.text for _, sents in batch for s in sents]
+    @staticmethod
+    def _encode(encoder, texts: list[str], report: IngestReport):
         t0 = time.perf_counter()
-        vectors = self.encoder.encode(texts)
+        vectors = encoder.encode(texts)
         report.embed_seconds += time.perf_counter() - t0
+        return vectors
+
+    @staticmethod
+    def _pop(inflight: deque) -> tuple[list[tuple[Document, list[Sentence]]], object]:
+        batch, future = inflight.popleft()
+        return batch, future.result()
+
+    def _write(self, batch: list[tuple[Document, list[Sentence]]], vectors, report: IngestReport,
+               state: dict, progress: Progress | None) -> None:
         offset = 0
         items = []
         for doc, sents in batch:
@@ -177,9 +203,8 @@ class Ingestor:
         # One Chroma add for the whole batch (each document is still committed on its own).
         self.index.replace_many(items)
         for doc, sents in batch:
-            done += len(sents)
+            state["done"] += len(sents)
             report.sentences_embedded += len(sents)
             report.files.append(FileReport(doc.path, "indexed", sentences=len(sents)))
             if progress:
-                progress(done, total, doc.path)
-        return done
+                progress(state["done"], state["total"], doc.path)

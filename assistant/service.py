@@ -68,7 +68,8 @@ class Assistant:
     def ingestor(self):
         from assistant.ingest import Ingestor
 
-        return Ingestor(self.index, lambda: self.encoder)
+        return Ingestor(self.index, lambda: self.encoder,
+                        batch_sentences=self.settings.ingest_batch)
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         return self.retriever.search(question, k or self.settings.top_k).hits

@@ -93,7 +93,8 @@ def test_ingest_killed_at_random_moments_never_corrupts_the_index(tmp_path, enco
     names = sorted(p.name for p in corpus.iterdir() if p.name != SEED_ARTICLE.name)
     versions: dict[tuple[str, str], str] = {}  # (path, hash) -> text, every version written
     removed: dict[str, str] = {}
-    env = {**os.environ, "ASSISTANT_CONFIG": "/nonexistent.toml", "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, "ASSISTANT_CONFIG": "/nonexistent.toml", "HF_HUB_OFFLINE": "1",
+           "ASSISTANT_INGEST_BATCH": "128"}  # small batches: many commits to land kills between
     stats = {"before_first_commit": 0, "mid_write": 0, "partial": 0, "finished": 0,
              "chroma_unreadable": 0}
 
