@@ -7,13 +7,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from assistant.errors import AssistantError  # noqa: E402
+from assistant.progress import ProgressBar  # noqa: E402
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -86,31 +86,6 @@ def _settings(args: argparse.Namespace):
     )
 
 
-class _ProgressBar:
-    """A one-line bar on stderr, shown only on a terminal and only after half a second."""
-
-    def __init__(self, label: str) -> None:
-        self.label = label
-        self.started = time.monotonic()
-        self.shown = False
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, done: int, total: int, current: str) -> None:
-        if not self.enabled or (not self.shown and time.monotonic() - self.started < 0.5):
-            return
-        self.shown = True
-        width = 30
-        filled = int(width * done / max(total, 1))
-        rate = done / max(time.monotonic() - self.started, 1e-6)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{done}/{total} sentences, {rate:.0f}/s  {current[-30:]:<30}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from assistant.config import default_seeds_dir
     from assistant.documents import display_path
@@ -119,7 +94,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     settings = _settings(args)
     assistant = Assistant(settings)
     paths = args.paths or [default_seeds_dir()]
-    bar = _ProgressBar("ingest")
+    bar = ProgressBar("ingest")
     def waiting(holder: str) -> None:
         print(f"assistant: the index is being written by {holder}; waiting up to "
               f"{args.wait:.0f} s", file=sys.stderr, flush=True)
@@ -217,10 +192,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
                                  model=args.model, collection=ev.collection_for(args.file))
         assistant = Assistant(settings)
         try:
-            bar = ev.TerminalProgress("index", "sentences")
+            bar = ProgressBar("index", "sentences")
             ev.index_items(assistant, items, progress=bar)
             bar.close()
-            bar = ev.TerminalProgress("ask", "questions")
+            bar = ProgressBar("ask", "questions")
             run = ev.evaluate_unanswerable if args.unanswerable else ev.evaluate
             report = run(assistant, items, progress=bar)
             bar.close()

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -239,30 +238,3 @@ def format_table(report: dict) -> str:
             f"{r['citation_precision']:>6.3f} {r['citation_recall']:>6.3f} "
             f"{r['not_found_rate']:>9.3f} {r['latency_ms_p50']:>8.1f} {r['latency_ms_p95']:>8.1f}")
     return "\n".join(lines)
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, only on a terminal."""
-
-    def __init__(self, label: str, unit: str) -> None:
-        self.label = label
-        self.unit = unit
-        self.started = time.monotonic()
-        self.enabled = sys.stderr.isatty()
-        self.shown = False
-
-    def __call__(self, done: int, total: int, current: str) -> None:
-        if not self.enabled:
-            return
-        self.shown = True
-        width = 30
-        filled = int(width * done / max(total, 1))
-        rate = done / max(time.monotonic() - self.started, 1e-6)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] "
-                         f"{done}/{total} {self.unit}, {rate:.1f}/s  {current[-28:]:<28}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
