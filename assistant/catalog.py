@@ -241,3 +241,13 @@ class Catalog:
             (match, k),
         ).fetchall()
         return [(r[0], float(r[1])) for r in rows]
+
+    def term_counts(self, terms: list[str]) -> dict[str, int]:
+        """How many committed sentences contain each term (an FTS5 match, stemmed)."""
+        out: dict[str, int] = {}
+        for term in terms:
+            phrase = '"' + term.replace('"', "") + '"'
+            row = self._db.execute(
+                "SELECT count(*) FROM fts WHERE fts MATCH ?", (phrase,)).fetchone()
+            out[term] = int(row[0])
+        return out

@@ -83,17 +83,6 @@ def lexical_query(text: str) -> str:
     return " ".join(words) or text
 
 
-def term_counts(index: SentenceIndex, terms: list[str]) -> dict[str, int]:
-    """How many committed sentences contain each term (an FTS5 match on the catalog)."""
-    out: dict[str, int] = {}
-    for term in terms:
-        phrase = '"' + term.replace('"', "") + '"'
-        row = index.catalog._db.execute(
-            "SELECT count(*) FROM fts WHERE fts MATCH ?", (phrase,)).fetchone()
-        out[term] = int(row[0])
-    return out
-
-
 @dataclass
 class Hit:
     """A retrieved sentence and why: its score (probability that it answers) and signals."""
@@ -156,7 +145,7 @@ class HybridRetriever:
             self._df_count = total
         missing = [t for t in terms if t not in self._df_cache]
         if missing:
-            self._df_cache.update(term_counts(self.index, missing))
+            self._df_cache.update(self.index.catalog.term_counts(missing))
         return {t: math.log((total + 1) / (self._df_cache.get(t, 0) + 0.5)) for t in terms}
 
     def _document_df(self, path: str, doc_hash: str) -> tuple[int, Counter]:
