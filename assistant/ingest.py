@@ -86,11 +86,9 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         docs: list[Document] = []
-        seen: set[str] = set()
         roots = list(paths)
         for found in discover(roots):
             shown = key_path(found.path)
-            seen.add(shown)
             if found.skip_reason:
                 report.files.append(FileReport(shown, "skipped", found.skip_reason))
                 continue
@@ -99,7 +97,7 @@ class Ingestor:
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
         self._ingest(docs, report, progress)
-        for path in sorted(self._vanished(roots, seen)):
+        for path in sorted(self._vanished(roots)):
             self.index.remove(path)
             report.files.append(FileReport(path, "removed", "file no longer exists"))
         report.seconds = time.perf_counter() - started
@@ -114,7 +112,7 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _vanished(self, roots: list[Path], seen: set[str]) -> set[str]:
+    def _vanished(self, roots: list[Path]) -> set[str]:
         gone: set[str] = set()
         prefixes = []
         for root in roots:
@@ -124,8 +122,6 @@ class Ingestor:
             elif not root.exists():
                 prefixes.append(shown)  # a named file that is gone
         for path in self.index.documents():
-            if path in seen and Path(path).exists():
-                continue
             if any(path == p or path.startswith(p) for p in prefixes) and not Path(path).exists():
                 gone.add(path)
         return gone
