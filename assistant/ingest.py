@@ -175,18 +175,27 @@ class Ingestor:
 
     @staticmethod
     def _encode(encoder, texts: list[str], report: IngestReport):
+        """(vectors, packed token states in text order or None)."""
         t0 = time.perf_counter()
-        vectors = encoder.encode(texts)
+        if hasattr(encoder, "encode_with_tokens"):
+            vectors, tokens = encoder.encode_with_tokens(texts)
+        else:  # an encoder without token states: the retriever computes them when asked
+            vectors, tokens = encoder.encode(texts), None
         report.embed_seconds += time.perf_counter() - t0
-        return vectors
+        return vectors, tokens
 
     @staticmethod
     def _pop(inflight: deque) -> tuple[list[tuple[Document, list[Sentence]]], object]:
         batch, future = inflight.popleft()
         return batch, future.result()
 
-    def _write(self, batch: list[tuple[Document, list[Sentence]]], vectors, report: IngestReport,
+    def _write(self, batch: list[tuple[Document, list[Sentence]]], encoded, report: IngestReport,
                state: dict, progress: Progress | None) -> None:
+        vectors, packed = encoded
+        tokens = None
+        if packed is not None:
+            ids = [s.id for _, sents in batch for s in sents]
+            tokens = dict(zip(ids, packed, strict=True))
         offset = 0
         items = []
         for doc, sents in batch:
@@ -197,7 +206,7 @@ class Ingestor:
         if self._preload is not None:
             self._preload.join()
         # One Chroma add for the whole batch (each document is still committed on its own).
-        self.index.replace_many(items)
+        self.index.replace_many(items, tokens)
         for doc, sents in batch:
             state["done"] += len(sents)
             report.sentences_embedded += len(sents)

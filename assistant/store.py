@@ -492,11 +492,14 @@ class SentenceIndex:
     def documents(self) -> dict[str, DocRecord]:
         return self.catalog.documents()
 
-    def replace(self, record: DocRecord, sentences: list[Sentence], embeddings: np.ndarray) -> None:
-        """Put a document (its sentences and their vectors) in place of any older version."""
-        self.replace_many([(record, sentences, embeddings)])
+    def replace(self, record: DocRecord, sentences: list[Sentence], embeddings: np.ndarray,
+                tokens: dict[str, bytes] | None = None) -> None:
+        """Put a document (its sentences and their vectors) in place of any older version.
+        `tokens`: packed token states by sentence id, kept in the local catalog only."""
+        self.replace_many([(record, sentences, embeddings)], tokens)
 
-    def replace_many(self, items: list[tuple[DocRecord, list[Sentence], np.ndarray]]) -> None:
+    def replace_many(self, items: list[tuple[DocRecord, list[Sentence], np.ndarray]],
+                     tokens: dict[str, bytes] | None = None) -> None:
         """`replace` for several documents: their sentences go to Chroma in one call (much
         faster than one call per document), then each document is committed on its own."""
         items = [(r, s, np.asarray(e, dtype=np.float32)) for r, s, e in items]
@@ -511,7 +514,7 @@ class SentenceIndex:
         for record, sentences, embeddings in items:
             had_old = record.path in committed
             if self.embedded:
-                self.catalog.replace_document(record, sentences, embeddings)  # the commit
+                self.catalog.replace_document(record, sentences, embeddings, tokens)  # commit
                 self._seen = self.catalog.generation()
                 if not had_old:  # nothing stale (a killed write's leftovers: see repair)
                     continue
@@ -522,7 +525,7 @@ class SentenceIndex:
             else:
                 if had_old:  # a new document has nothing stale (leftovers: see repair)
                     self.chroma.delete_stale(record.path, keep_hash=record.content_hash)
-                self.catalog.replace_document(record, sentences, embeddings)
+                self.catalog.replace_document(record, sentences, embeddings, tokens)
 
     def remove(self, path: str) -> None:
         if self.embedded:
@@ -596,6 +599,12 @@ class SentenceIndex:
                     raise StoreError(f"the Chroma server at {self.location} failed: {exc}") \
                         from None
         return out
+
+    def token_states(self, ids: list[str]) -> dict[str, bytes]:
+        """Packed token states kept for the given sentences (see embedding.pack_tokens); those
+        without (written by another machine to a Chroma server, or before they were kept) are
+        left out: the retriever computes them."""
+        return self.catalog.token_states(ids)
 
     def lexical_search(self, query: str, k: int) -> list[tuple[Sentence, float]]:
         self._refresh()

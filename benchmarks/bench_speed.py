@@ -7,14 +7,16 @@ benchmarks/results/speed.json.
 
 What is measured:
 - ingest: the dev-set documents (1,738 sentences), first through the bare encoder
-  (`Encoder.encode` on the sentence texts), then through the whole pipeline
+  (`Encoder.encode_with_tokens` on the sentence texts: the vectors and the packed token
+  states, the call ingest makes), then through the whole pipeline
   (`Ingestor.ingest_documents`: split, embed, Chroma via LlamaIndex, catalog) into a fresh
   store, with the same encoder object; sentences/s of each and the ratio (goal >= 90%).
 - cold ask: `python -m assistant ask QUESTION --index DIR` as a fresh process over the seeds,
   wall-clock from spawn to exit (goal <= 2 s).
 - warm ask / retrieval at N sentences: the dev documents repeated under distinct paths (so
-  distinct ids) until N sentences; their vectors are the encoder's output from the ingest
-  step, written with `SentenceIndex.replace_many` (the real write path) without re-encoding.
+  distinct ids) until N sentences; their vectors and token states are the encoder's output
+  from the ingest step, written with `SentenceIndex.replace_many` (the real write path)
+  without re-encoding.
   Retrieval = `HybridRetriever.search(question, k=8)` (question embedding included);
   warm ask = `Assistant.ask` (retrieval + offline answer), over real dev questions,
   p50/p95 in ms after one warm-up (goal: warm ask p95 < 100 ms at 10k).
@@ -93,7 +95,7 @@ def main() -> int:
     encoder = Encoder()
     encoder.encode(texts[:32])  # warm-up
     t0 = time.perf_counter()
-    vectors = encoder.encode(texts)
+    vectors, packed = encoder.encode_with_tokens(texts)  # what ingest runs: vectors + tokens
     enc_s = time.perf_counter() - t0
     assistant = Assistant(Settings(index_dir=tmp / "ingest", data_dir=tmp / "data"),
                           encoder=encoder)
@@ -137,9 +139,10 @@ def main() -> int:
           f"{results['ask_seeds']['warm_ms_p95']:.1f} ms", flush=True)
 
     # -- retrieval and warm ask at N sentences ----------------------------------------------
-    offset, vec_of = 0, {}
+    offset, vec_of, tok_of = 0, {}, {}
     for path, ss in split.items():
         vec_of[path] = vectors[offset : offset + len(ss)]
+        tok_of[path] = packed[offset : offset + len(ss)]
         offset += len(ss)
     big = Assistant(Settings(index_dir=tmp / "big", data_dir=tmp / "data"), encoder=encoder)
     total, copy = 0, 0
@@ -148,7 +151,7 @@ def main() -> int:
         t0 = time.perf_counter()
         with big.index.writing():
             while total < size:
-                batch = []
+                batch, tokens = [], {}
                 for path, ss in split.items():
                     if total >= size:
                         break
@@ -160,12 +163,9 @@ def main() -> int:
                     record = DocRecord(new_path, new_id, d.content_hash, d.title, d.text,
                                        len(sents))
                     batch.append((record, sents, vec_of[path]))
+                    tokens.update(zip((s.id for s in sents), tok_of[path], strict=True))
                     total += len(sents)
-                if hasattr(big.index, "replace_many"):  # one Chroma add per copy
-                    big.index.replace_many(batch)
-                else:
-                    for item in batch:
-                        big.index.replace(*item)
+                big.index.replace_many(batch, tokens)  # one Chroma add per copy
                 copy += 1
         store_s = time.perf_counter() - t0
         n = big.index.count()
