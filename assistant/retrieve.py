@@ -16,6 +16,13 @@ features that are all computable from the question and the candidate set:
           repeats (its topic) count little, words few of its sentences use count much
   rare    share of the question's words found in only one or two sentences of the document
           that this sentence contains (0/0 = 0); both computed for the LOCAL_DOCS best documents
+  align   token alignment (late interaction, as BERTScore's recall): for each token of the
+          question's content words, its best cosine with any token of the sentence (MiniLM's
+          token states, see embedding.py), averaged with the words' IDF as weights. It credits
+          a sentence for paraphrases and related words that exact-word features miss, and for
+          answering each part of the question rather than its gist
+  align_ctx  the same, where a question token may also be matched in the sentence before or
+          after at CONTEXT_DISCOUNT of its cosine
 
 The weights were fitted with a listwise (softmax) objective on the evaluation set with 5-fold
 cross-validation grouped by document; `benchmarks/fit_ranker.py` refits them and prints the
@@ -33,21 +40,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.sentences import Sentence
+from assistant.embedding import unpack_tokens
+from assistant.sentences import Sentence, sentence_id
 from assistant.store import SentenceIndex
 
 CANDIDATES = 50
 
 LOCAL_DOCS = 10
 
-FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare")
+FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare",
+            "align", "align_ctx")
+CONTEXT_DISCOUNT = 0.7
+"""align_ctx: a neighbour's token matches count at this fraction (a "he" that names the
+question's subject in the sentence before; the answer half of a two-sentence statement)."""
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([1.238, -0.132, 10.0, 3.29, -1.2, 0.103, 1.105, 0.744, 1.774, 0.854],
-                   dtype=np.float64)
+WEIGHTS = np.array([0.033, -0.194, 6.296, 1.897, -1.459, 0.212, 0.564, 0.476, 0.846, 0.571,
+                    -3.37, 10.0], dtype=np.float64)
 # Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.7796, -11.0574)
+CALIBRATION = (0.9617, -12.4433)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
+_NO_TOKENS = np.zeros((0, 1), dtype=np.float32)
 _STOP = frozenset(
     "a an the of in on at to for is are was were be been being by with and or but what which "
     "who whom whose when where why how did do does done that this these those it its as from "
@@ -136,6 +149,7 @@ class HybridRetriever:
         self._df_cache: dict[str, int] = {}
         self._df_count = -1
         self._doc_terms: dict[tuple[str, str], tuple[int, Counter]] = {}
+        self._token_cache: dict[str, np.ndarray] = {}
 
     # -- features --------------------------------------------------------------------------
     def _idf(self, terms: set[str]) -> dict[str, float]:
@@ -182,10 +196,68 @@ class HybridRetriever:
             out[i, 1] = len(rare & st) / len(rare) if rare else 0.0
         return out
 
+    def _token_states(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """Projected token states of the given sentences (empty for ids that name no sentence):
+        kept ones from the store, the others (an index written before they were kept,
+        or by another machine to a Chroma server) computed now and remembered."""
+        need = [i for i in dict.fromkeys(ids) if i not in self._token_cache]
+        if need:
+            if len(self._token_cache) > 50_000:
+                self._token_cache.clear()
+            for i, blob in self.index.token_states(need).items():
+                self._token_cache[i] = unpack_tokens(blob)
+            missing = self.index.catalog.get([i for i in need if i not in self._token_cache])
+            if missing:
+                _, packed = self.encoder.encode_with_tokens([s.text for s in missing.values()])
+                for i, blob in zip(missing, packed, strict=True):
+                    self._token_cache[i] = unpack_tokens(blob)
+            for i in need:  # no such sentence (before the first, after the last)
+                self._token_cache.setdefault(i, _NO_TOKENS)
+        return {i: self._token_cache[i] for i in ids}
+
+    def _alignment(self, qstates: np.ndarray, qweights: np.ndarray,
+                   sentences: list[Sentence]) -> np.ndarray:
+        """(align, align_ctx) for each sentence; see FEATURES."""
+        out = np.zeros((len(sentences), 2))
+        total = qweights.sum()
+        if not len(qstates) or total <= 0:
+            return out
+        near = {s.id: [sentence_id(s.doc_id, s.doc_hash, s.index + d) for d in (-1, 1)]
+                for s in sentences}
+        states = self._token_states([s.id for s in sentences]
+                                    + [n for pair in near.values() for n in pair])
+
+        def best(sid: str) -> np.ndarray | None:
+            st = states[sid]
+            return (qstates @ st.T).max(axis=1) if len(st) else None
+
+        for row, s in enumerate(sentences):
+            own = best(s.id)
+            if own is None:
+                continue
+            ctx = own
+            for n in near[s.id]:
+                other = best(n)
+                if other is not None:
+                    ctx = np.maximum(ctx, CONTEXT_DISCOUNT * other)
+            out[row] = (own @ qweights / total, ctx @ qweights / total)
+        return out
+
+    def _question_weights(self, words: list[str], idf: dict[str, float]) -> np.ndarray:
+        """IDF of the content word each question token belongs to; 0 for stop words and
+        punctuation (all tokens weigh the same when the question has no content word)."""
+        weights = np.zeros(len(words))
+        for i, word in enumerate(words):
+            terms = content_terms(word)
+            weights[i] = max((idf.get(t, 0.0) for t in terms), default=0.0)
+        if not weights.any():
+            weights[:] = 1.0
+        return weights
+
     def candidates_for(self, question: str, k: int = 0) -> Candidates:
         """Candidate sentences for `question` with their features (see FEATURES)."""
         t0 = time.perf_counter()
-        qvec = self.encoder.encode_one(question)
+        qvec, qstates, qwords = self.encoder.encode_question(question)
         t1 = time.perf_counter()
         n = max(k, self.candidates)
         spare = 0
@@ -229,12 +301,13 @@ class HybridRetriever:
         overlap = np.array([sum(idf[t] for t in qterms & st) / qweight for st in terms],
                            dtype=np.float64)
         local = self._local_features(qterms, order, terms, dmax)
+        align = self._alignment(qstates, self._question_weights(qwords, idf), order)
         features = np.column_stack([
             c, lx,
             np.array([dmax[s.path] for s in order]), np.array([dlex[s.path] for s in order]),
             overlap,
             np.array([1.0 if s.index == 0 else 0.0 for s in order]),
-            _rank_feature(c), _rank_feature(lx, lx > 0), local,
+            _rank_feature(c), _rank_feature(lx, lx > 0), local, align,
         ]) if order else np.zeros((0, len(FEATURES)))
         t4 = time.perf_counter()
         return Candidates(order, features, {

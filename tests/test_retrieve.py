@@ -10,6 +10,7 @@ import pytest
 
 from assistant import evaluate as ev
 from assistant.answer import FOUND_THRESHOLD
+from assistant.embedding import TOKEN_DIMS, unpack_tokens
 from assistant.retrieve import FEATURES, content_terms
 from assistant.service import Assistant
 from tests.conftest import EVAL_DEV, make_settings
@@ -86,3 +87,79 @@ def test_content_terms_drop_stop_words_and_stem():
     assert content_terms("When were the Broncos playing games?") == {"bronco", "play", "game"}
     assert content_terms("a game was played") == {"game", "play"}
     assert content_terms("the countries") == content_terms("a country")
+
+
+def test_token_states_come_from_the_same_pass_and_are_kept_at_ingest(small, encoder):
+    assistant, _ = small
+    sentences = assistant.index.catalog.all_sentences()[:5]
+    texts = [s.text for s in sentences]
+    vectors, packed = encoder.encode_with_tokens(texts)
+    assert np.allclose(vectors, encoder.encode(texts), atol=1e-6)
+    stored = assistant.index.token_states([s.id for s in sentences])
+    assert set(stored) == {s.id for s in sentences}
+    for s, blob in zip(sentences, packed, strict=True):
+        states = unpack_tokens(blob)
+        pieces = len(encoder._tokenizer.encode(s.text).ids) - 2  # without [CLS] and [SEP]
+        assert states.shape == (pieces, TOKEN_DIMS)
+        assert np.allclose(np.linalg.norm(states, axis=1), 1.0, atol=0.02)
+        assert np.abs(unpack_tokens(stored[s.id]) - states).max() <= 1 / 127 + 1e-6
+
+
+def test_alignment_rewards_the_sentence_that_holds_the_question_words(small, encoder):
+    assistant, _ = small
+    retriever = assistant.retriever
+    question = "Who won Super Bowl 50?"
+    cands = retriever.candidates_for(question)
+    align = dict(zip((s.text for s in cands.sentences), cands.features[:, -2], strict=True))
+    holder = max(align, key=align.get)
+    assert "Super Bowl 50" in holder
+    assert 0.0 < align[holder] <= 1.0
+    ctx = cands.features[:, -1]
+    assert (ctx >= cands.features[:, -2] - 1e-9).all()  # neighbours can only add matches
+
+
+def test_missing_token_states_are_computed_and_rank_the_same(small, encoder):
+    """An index written before token states were kept (or synced from a Chroma server by
+    another machine) has none: the retriever computes them and ranks exactly the same."""
+    assistant, items = small
+    question = items[2].question
+    before = {h.sentence.id: h.score for h in assistant.retrieve(question, 8)}
+    other = Assistant(assistant.settings, encoder=encoder)
+    with other.index.catalog._db:
+        other.index.catalog._db.execute("UPDATE sentences SET tokens = NULL")
+    try:
+        assert other.index.token_states(list(before)) == {}
+        after = {h.sentence.id: h.score for h in other.retrieve(question, 3)}
+        # the same up to int8 rounding (the model's activations are quantized per batch)
+        assert set(after) <= set(before)
+        assert all(abs(after[i] - before[i]) < 0.02 for i in after)
+        assert other.retriever._token_cache  # computed, and kept for the next question
+    finally:
+        other.close()
+        # put them back for the other tests of this module
+        sentences = assistant.index.catalog.all_sentences()
+        _, packed = encoder.encode_with_tokens([s.text for s in sentences])
+        with assistant.index.catalog._db:
+            assistant.index.catalog._db.executemany(
+                "UPDATE sentences SET tokens=? WHERE id=?",
+                [(b, s.id) for s, b in zip(sentences, packed, strict=True)])
+
+
+def test_a_catalog_without_the_tokens_column_is_upgraded(tmp_path):
+    import sqlite3
+
+    from assistant.catalog import Catalog
+
+    path = tmp_path / "catalog.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE sentences (rowid INTEGER PRIMARY KEY, id TEXT UNIQUE NOT NULL, "
+               "doc_id TEXT NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL, "
+               "char_start INTEGER NOT NULL, char_end INTEGER NOT NULL, line INTEGER NOT NULL, "
+               "text TEXT NOT NULL, doc_hash TEXT NOT NULL, title TEXT NOT NULL)")
+    db.commit()
+    db.close()
+    catalog = Catalog(path)
+    columns = {r[1] for r in catalog._db.execute("PRAGMA table_info(sentences)")}
+    assert {"vector", "tokens"} <= columns
+    assert catalog.token_states(["nothing"]) == {}
+    catalog.close()
