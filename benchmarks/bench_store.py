@@ -11,7 +11,8 @@ What is measured:
   per call (the ingest's batch is 128 sentences); `--per-doc` stores with one `replace` call
   per document instead (what `Ingestor` does today). The
   vectors are precomputed, not embedded: the real MiniLM vectors of the dev-set sentences
-  (encoded once, ~1,700), each copied with small Gaussian noise and re-normalised to reach N.
+  (encoded once, ~1,700), each copied with small Gaussian noise and re-normalised to reach N,
+  with the packed token states of the sentence it copies (as ingest stores them).
   Embedding speed is the encoder's own figure (~115 sentences/s on 2 cores), not the store's.
 - query: latency of `vector_search(k=8)` + `lexical_search(k=8)` (what the retriever asks of
   the store) for real dev-set questions, p50/p95; and the full `HybridRetriever.search`
@@ -57,8 +58,9 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q))
 
 
-def _corpus(n: int, encoder) -> tuple[list[str], np.ndarray, list[str]]:
-    """n sentence texts and vectors (real dev-set vectors with noise), and dev questions."""
+def _corpus(n: int, encoder) -> tuple[list[str], np.ndarray, list[bytes], list[str]]:
+    """n sentence texts, vectors (real dev-set vectors with noise) and packed token states (of
+    the dev sentence each one copies), and dev questions."""
     from assistant.documents import make_document
     from assistant.sentences import split_document
 
@@ -73,13 +75,13 @@ def _corpus(n: int, encoder) -> tuple[list[str], np.ndarray, list[str]]:
                 seen.add(item["doc_id"])
                 doc = make_document(f"/dev/{item['doc_id']}", item["document"])
                 texts.extend(s.text for s in split_document(doc))
-    base = encoder.encode(texts)
+    base, packed = encoder.encode_with_tokens(texts)
     rng = np.random.default_rng(0)
     pick = np.arange(n) % len(texts)
     vectors = base[pick] + rng.normal(0, 0.02, (n, base.shape[1])).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     out_texts = [f"{texts[i]} (copy {j // len(texts)})" for j, i in enumerate(pick)]
-    return out_texts, vectors.astype(np.float32), questions
+    return out_texts, vectors.astype(np.float32), [packed[i] for i in pick], questions
 
 
 def _documents(texts: list[str]):
@@ -110,7 +112,7 @@ def run_mode(mode: str, n: int, n_queries: int, per_doc: bool = False) -> dict:
     from assistant.store import SentenceIndex
 
     encoder = Encoder()
-    texts, vectors, questions = _corpus(n, encoder)
+    texts, vectors, tokens, questions = _corpus(n, encoder)
     questions = questions[:n_queries]
     qvecs = encoder.encode(questions)
     figures: dict = {"mode": mode, "sentences": n, "queries": len(questions),
@@ -133,12 +135,14 @@ def run_mode(mode: str, n: int, n_queries: int, per_doc: bool = False) -> dict:
             started = time.perf_counter()
             last = started
             batch: list = []
+            states: dict[str, bytes] = {}
             with index.writing():
                 for record, sentences, start in _documents(texts):
                     batch.append((record, sentences, vectors[start : start + len(sentences)]))
+                    states.update((x.id, tokens[start + i]) for i, x in enumerate(sentences))
                     if per_doc or len(batch) * PER_DOC >= 128 or start + PER_DOC >= n:
-                        index.replace_many(batch)
-                        batch = []
+                        index.replace_many(batch, states)
+                        batch, states = [], {}
                     if time.perf_counter() - last > 10:
                         last = time.perf_counter()
                         rate = (start + len(sentences)) / (last - started)
