@@ -51,8 +51,11 @@ LOCAL_DOCS = 10
 FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare",
             "align", "align_ctx")
 CONTEXT_DISCOUNT = 0.7
+TOKEN_CACHE = 10_000
 """align_ctx: a neighbour's token matches count at this fraction (a "he" that names the
-question's subject in the sentence before; the answer half of a two-sentence statement)."""
+question's subject in the sentence before; the answer half of a two-sentence statement).
+TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
+those of ~200: its candidates and their neighbours)."""
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
 WEIGHTS = np.array([0.033, -0.194, 6.296, 1.897, -1.459, 0.212, 0.564, 0.476, 0.846, 0.571,
                     -3.37, 10.0], dtype=np.float64)
@@ -200,10 +203,10 @@ class HybridRetriever:
         """Projected token states of the given sentences (empty for ids that name no sentence):
         kept ones from the store, the others (an index written before they were kept,
         or by another machine to a Chroma server) computed now and remembered."""
+        if len(self._token_cache) > TOKEN_CACHE:  # ~7 KB each: ~70 MB at most
+            self._token_cache.clear()
         need = [i for i in dict.fromkeys(ids) if i not in self._token_cache]
         if need:
-            if len(self._token_cache) > 50_000:
-                self._token_cache.clear()
             for i, blob in self.index.token_states(need).items():
                 self._token_cache[i] = unpack_tokens(blob)
             missing = self.index.catalog.get([i for i in need if i not in self._token_cache])

@@ -163,3 +163,14 @@ def test_a_catalog_without_the_tokens_column_is_upgraded(tmp_path):
     assert {"vector", "tokens"} <= columns
     assert catalog.token_states(["nothing"]) == {}
     catalog.close()
+
+
+def test_token_state_cache_is_bounded(small, monkeypatch):
+    assistant, items = small
+    monkeypatch.setattr("assistant.retrieve.TOKEN_CACHE", 5)
+    retriever = assistant.retriever
+    assert retriever.search(items[0].question, 3).hits
+    retriever._token_cache["sentinel"] = np.zeros((1, TOKEN_DIMS), np.float32)
+    hits = retriever.search(items[1].question, 3).hits  # over the bound: cleared, refilled
+    assert "sentinel" not in retriever._token_cache
+    assert hits[0].sentence.id in retriever._token_cache
