@@ -110,12 +110,27 @@ def test_alignment_rewards_the_sentence_that_holds_the_question_words(small, enc
     retriever = assistant.retriever
     question = "Who won Super Bowl 50?"
     cands = retriever.candidates_for(question)
-    align = dict(zip((s.text for s in cands.sentences), cands.features[:, -2], strict=True))
+    own = cands.features[:, FEATURES.index("align")]
+    ctx = cands.features[:, FEATURES.index("align_ctx")]
+    align = dict(zip((s.text for s in cands.sentences), own, strict=True))
     holder = max(align, key=align.get)
     assert "Super Bowl 50" in holder
     assert 0.0 < align[holder] <= 1.0
-    ctx = cands.features[:, -1]
-    assert (ctx >= cands.features[:, -2] - 1e-9).all()  # neighbours can only add matches
+    assert (ctx >= own - 1e-9).all()  # neighbours can only add matches
+
+
+def test_lead_favours_first_sentences_for_short_questions(small):
+    assistant, _ = small
+    retriever = assistant.retriever
+    col = FEATURES.index("lead")
+    short = retriever.candidates_for("Who won Super Bowl 50?")
+    long = retriever.candidates_for(
+        "Which team did the Carolina Panthers defeat in the NFC Championship Game that year?")
+    for cands, value in ((short, 4 / 5), (long, 4 / 14)):
+        lead = cands.features[:, col]
+        first = np.array([s.index == 0 for s in cands.sentences])
+        assert first.any()
+        assert np.allclose(lead[first], value) and not lead[~first].any()
 
 
 def test_missing_token_states_are_computed_and_rank_the_same(small, encoder):
