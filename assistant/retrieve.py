@@ -9,7 +9,8 @@ features that are all computable from the question and the candidate set:
   dmax    the best cosine among the candidates from the same document (document evidence)
   dlex    the best `lex` among the candidates from the same document
   overlap IDF-weighted share of the question's content words that the sentence contains
-  first   1 for the first sentence of a document (definitions, WikiQA-style answers)
+  first   1 for the opening sentence of a document (its first; its second after a Markdown
+          heading): definitions, WikiQA-style answers
   rcos    1/log2(rank by cosine + 2)
   rlex    1/log2(rank by BM25 + 2), 0 when the sentence has no BM25 match
   local   overlap weighted by IDF *within the sentence's document*: words the whole document
@@ -23,7 +24,7 @@ features that are all computable from the question and the candidate set:
           answering each part of the question rather than its gist
   align_ctx  the same, where a question token may also be matched in the sentence before or
           after at CONTEXT_DISCOUNT of its cosine
-  lead    for a document's first sentence, min(1, LEAD_WORDS / words in the question): a short
+  lead    for a document's opening sentence, min(1, LEAD_WORDS / words in the question): a short
           question ("what is IBRIX") names a topic rather than a detail, and documents state
           their topic first (held-out P@1 +0.01 to +0.025 over three fold splits; WikiQA most)
 
@@ -126,6 +127,10 @@ class Candidates:
     sentences: list[Sentence]
     features: np.ndarray
     timings: dict[str, float] = field(default_factory=dict)
+
+
+def _is_heading(text: str) -> bool:
+    return text.lstrip().startswith("#")
 
 
 def _rank_feature(values: np.ndarray, present: np.ndarray | None = None) -> np.ndarray:
@@ -261,6 +266,17 @@ class HybridRetriever:
             weights[:] = 1.0
         return weights
 
+    def _opening(self, sentences: list[Sentence]) -> np.ndarray:
+        """1 for a document's opening sentence: its first, or its second when the first is a
+        Markdown heading (a title states no topic sentence of its own)."""
+        firsts = {sentence_id(s.doc_id, s.doc_hash, 0) for s in sentences if s.index == 1}
+        headed = {i for i, s in self.index.catalog.get(sorted(firsts)).items()
+                  if _is_heading(s.text)} if firsts else set()
+        return np.array([
+            1.0 if (s.index == 0 and not _is_heading(s.text))
+            or (s.index == 1 and sentence_id(s.doc_id, s.doc_hash, 0) in headed) else 0.0
+            for s in sentences])
+
     def candidates_for(self, question: str, k: int = 0) -> Candidates:
         """Candidate sentences for `question` with their features (see FEATURES)."""
         t0 = time.perf_counter()
@@ -309,14 +325,15 @@ class HybridRetriever:
                            dtype=np.float64)
         local = self._local_features(qterms, order, terms, dmax)
         brevity = min(1.0, LEAD_WORDS / max(len(_TOKEN.findall(question)), 1))
+        opening = self._opening(order)
         align = self._alignment(qstates, self._question_weights(qwords, idf), order)
         features = np.column_stack([
             c, lx,
             np.array([dmax[s.path] for s in order]), np.array([dlex[s.path] for s in order]),
             overlap,
-            np.array([1.0 if s.index == 0 else 0.0 for s in order]),
+            opening,
             _rank_feature(c), _rank_feature(lx, lx > 0), local, align,
-            np.array([brevity if s.index == 0 else 0.0 for s in order]),
+            brevity * opening,
         ]) if order else np.zeros((0, len(FEATURES)))
         t4 = time.perf_counter()
         return Candidates(order, features, {

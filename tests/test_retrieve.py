@@ -189,3 +189,26 @@ def test_token_state_cache_is_bounded(small, monkeypatch):
     hits = retriever.search(items[1].question, 3).hits  # over the bound: cleared, refilled
     assert "sentinel" not in retriever._token_cache
     assert hits[0].sentence.id in retriever._token_cache
+
+
+def test_opening_sentence_is_the_one_after_a_markdown_heading(tmp_path, encoder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.md").write_text("# Garden notes\n\nTomatoes need full sun and regular "
+                                   "watering. They ripen in late summer.\n", encoding="utf-8")
+    (docs / "plain.txt").write_text("Basil grows well next to tomatoes. It likes warmth.\n",
+                                    encoding="utf-8")
+    assistant = Assistant(make_settings(tmp_path / "store"), encoder=encoder)
+    try:
+        with assistant.index.writing():
+            assistant.ingestor().ingest_paths([docs], max_bytes=2**20)
+        cands = assistant.retriever.candidates_for("What do tomatoes need?")
+        by_text = {s.text: row for s, row in zip(cands.sentences, cands.features, strict=True)}
+        first, lead = FEATURES.index("first"), FEATURES.index("lead")
+        opening = {t for t, row in by_text.items() if row[first] == 1.0}
+        assert "Tomatoes need full sun and regular watering." in opening
+        assert "Basil grows well next to tomatoes." in opening
+        assert not any(t.startswith("#") for t in opening)
+        assert all(by_text[t][lead] == pytest.approx(1.0) for t in opening)  # 4 words
+    finally:
+        assistant.close()
