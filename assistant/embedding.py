@@ -5,7 +5,7 @@
 No torch, no model hub: loads in a fraction of a second.
 
 Besides the pooled sentence vector, the model's per-token states are kept in a compact form
-(`TokenStates`: projected to TOKEN_DIMS dimensions, unit length, int8) for the retriever's
+(projected to TOKEN_DIMS dimensions, unit length, int8: `pack_tokens`) for the retriever's
 token-alignment feature: how well each word of a question is matched by some token of a
 sentence (late interaction, BERTScore-style). They come from the same forward pass, so keeping
 them costs no extra encoding."""
@@ -89,16 +89,13 @@ class Encoder:
         states: list[np.ndarray] = []
         vector = self._run([text], None, states)[0]
         enc = self._tokenizer.encode(text)
-        words = [text[a:b] for a, b in enc.offsets[1:-1]]
-        word_ids = enc.word_ids[1:-1]
+        offsets, word_ids = enc.offsets[1:-1], enc.word_ids[1:-1]
         # whole words: a word split into pieces is named by all of its characters
         spans: dict[int, tuple[int, int]] = {}
-        for (a, b), w in zip(enc.offsets[1:-1], word_ids, strict=True):
-            if w is not None:
-                lo, hi = spans.get(w, (a, b))
-                spans[w] = (min(lo, a), max(hi, b))
-        words = [text[slice(*spans[w])] if w is not None else t
-                 for t, w in zip(words, word_ids, strict=True)]
+        for (a, b), w in zip(offsets, word_ids, strict=True):
+            lo, hi = spans.get(w, (a, b))
+            spans[w] = (min(lo, a), max(hi, b))
+        words = [text[slice(*spans[w])] for w in word_ids]
         return vector, states[0], words
 
     def _run(self, texts: list[str], tokens: list[bytes] | None,
