@@ -239,17 +239,16 @@ class HybridRetriever:
         states = self._token_states([s.id for s in sentences]
                                     + [n for pair in near.values() for n in pair])
 
-        def best(sid: str) -> np.ndarray | None:
-            st = states[sid]
-            return (qstates @ st.T).max(axis=1) if len(st) else None
-
+        # each question token's best match in each sentence, once per sentence (a candidate
+        # is often its neighbour's neighbour)
+        best = {sid: (qstates @ st.T).max(axis=1) for sid, st in states.items() if len(st)}
         for row, s in enumerate(sentences):
-            own = best(s.id)
+            own = best.get(s.id)
             if own is None:
                 continue
             ctx = own
             for n in near[s.id]:
-                other = best(n)
+                other = best.get(n)
                 if other is not None:
                     ctx = np.maximum(ctx, CONTEXT_DISCOUNT * other)
             out[row] = (own @ qweights / total, ctx @ qweights / total)
