@@ -212,3 +212,40 @@ def test_opening_sentence_is_the_one_after_a_markdown_heading(tmp_path, encoder)
         assert all(by_text[t][lead] == pytest.approx(1.0) for t in opening)  # 4 words
     finally:
         assistant.close()
+
+
+def test_align_local_weighs_the_words_that_set_a_sentence_apart_in_its_document(tmp_path,
+                                                                               encoder):
+    """Every sentence of the article names its topic; only one says who won: within the
+    document "won" weighs much more than the topic words, and that sentence aligns best."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "cup.txt").write_text(
+        "The 1998 World Cup was held in France from June to July. "
+        "Thirty-two teams played at the 1998 World Cup. "
+        "The final of the 1998 World Cup took place in Saint-Denis. "
+        "France won the 1998 World Cup, beating Brazil 3-0 in the final.\n", encoding="utf-8")
+    (docs / "other.txt").write_text("Basil grows well next to tomatoes. It likes warmth.\n",
+                                    encoding="utf-8")
+    assistant = Assistant(make_settings(tmp_path / "store"), encoder=encoder)
+    try:
+        with assistant.index.writing():
+            assistant.ingestor().ingest_paths([docs], max_bytes=2**20)
+        retriever = assistant.retriever
+        question = "Who won the 1998 World Cup?"
+        _, _, words = encoder.encode_question(question)
+        cands = retriever.candidates_for(question)
+        cup = [i for i, s in enumerate(cands.sentences) if s.path.endswith("cup.txt")]
+        sentence = cands.sentences[cup[0]]
+        weights = retriever._local_token_weights(words, np.ones(len(words)), sentence)
+        by_word = {w.lower(): wt for w, wt in zip(words, weights, strict=True)}
+        assert by_word["won"] > 10 * by_word["cup"] > 0  # "cup" is in all four sentences
+        assert by_word["who"] == 0.0  # a stop word
+        col = FEATURES.index("align_local")
+        local = {cands.sentences[i].text: cands.features[i, col] for i in cup}
+        assert max(local, key=local.get).startswith("France won the 1998 World Cup")
+        assert all(0.0 < v <= 1.0 for v in local.values())
+        other = [i for i, s in enumerate(cands.sentences) if s.path.endswith("other.txt")]
+        assert all(cands.features[i, col] < min(local.values()) for i in other)
+    finally:
+        assistant.close()
