@@ -23,8 +23,15 @@ class Document:
     title: str = ""
 
 
+INDEX_VERSION = "late-chunked-1"
+"""How sentences are embedded (see embedding.py). Part of a document's content hash, so that a
+document indexed by an earlier version counts as changed and is embedded anew on the next ingest
+of its file."""
+
+
 def content_hash(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """The version of a document in the index: its text, and how it was embedded."""
+    return hashlib.sha256(f"{INDEX_VERSION}\n{text}".encode()).hexdigest()
 
 
 def key_path(path: Path) -> str:

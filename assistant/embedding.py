@@ -8,7 +8,17 @@ Besides the pooled sentence vector, the model's per-token states are kept in a c
 (projected to TOKEN_DIMS dimensions, unit length, int8: `pack_tokens`) for the retriever's
 token-alignment feature: how well each word of a question is matched by some token of a
 sentence (late interaction, BERTScore-style). They come from the same forward pass, so keeping
-them costs no extra encoding."""
+them costs no extra encoding.
+
+At ingest a sentence's vector is *late-chunked* (`encode_documents`): the sentences of a document
+are encoded together in chunks of up to CHUNK_TOKENS word pieces, and each sentence's vector is
+the mean of its own tokens' states in that pass, so it carries what its neighbours say ("They
+defeated the Arizona Cardinals" knows who "they" are). Its token states still come from the
+sentence alone, which aligns words with a question better (late-chunked token states: held-out
+P@1 -0.012). The second pass doubles the encoding work of an ingest; on dev (held out, mean of
+six fold splits) it raised P@1 by 0.011, R@5 by 0.009 and MRR by 0.007 (chunks of 64 tokens:
+about the same; 192 or 256: no gain, the neighbours drown the sentence). Questions are encoded
+alone."""
 
 from __future__ import annotations
 
@@ -21,6 +31,10 @@ TOKENIZER_FILE = Path(__file__).parent / "data" / "minilm-tokenizer.json"
 MODEL_NAME = "all-MiniLM-L6-v2 (int8 ONNX)"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length in its sentence-transformers config
+CLS_ID, SEP_ID = 101, 102  # [CLS] and [SEP] in the model's WordPiece vocabulary
+CHUNK_TOKENS = 128
+"""The most word pieces of consecutive sentences encoded together for late-chunked vectors (a
+longer sentence is a chunk of its own)."""
 TOKEN_BASIS_FILE = Path(__file__).parent / "data" / "token-basis.npy"
 TOKEN_DIMS = 64
 """Token states are projected on the first TOKEN_DIMS principal directions of MiniLM's token
@@ -83,6 +97,60 @@ class Encoder:
         tokens: list[bytes] = [b""] * len(texts)
         return self._run(texts, tokens), tokens
 
+    def encode_documents(self, documents: list[list[str]]) -> tuple[np.ndarray, list[bytes]]:
+        """Ingest's encoding: for each document's sentences (in order), their late-chunked
+        vectors and their token states (as `encode_with_tokens`: the sentence alone), flattened
+        in the order given."""
+        texts = [t for doc in documents for t in doc]
+        encodings = self._tokenizer.encode_batch(texts)
+        tokens: list[bytes] = [b""] * len(texts)
+        alone = self._run(texts, tokens, encodings=encodings)
+        pieces = [e.ids[1:-1] for e in encodings]
+        chunks: list[list[int]] = []  # numbers of consecutive sentences of one document
+        start = 0
+        for doc in documents:
+            size = 0
+            for i in range(start, start + len(doc)):
+                if i > start and size + len(pieces[i]) <= CHUNK_TOKENS:
+                    chunks[-1].append(i)
+                    size += len(pieces[i])
+                else:
+                    chunks.append([i])
+                    size = len(pieces[i])
+            start += len(doc)
+        inputs = [[CLS_ID, *(p for i in chunk for p in pieces[i]), SEP_ID] for chunk in chunks]
+        out = alone.copy()  # a sentence without word pieces keeps its own vector
+        for chunk, hidden in zip(chunks, self._hidden(inputs), strict=True):
+            at = 1
+            for i in chunk:
+                n = len(pieces[i])
+                if n:
+                    pooled = hidden[at : at + n].mean(axis=0)
+                    out[i] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+                at += n
+        return out, tokens
+
+    def _hidden(self, inputs: list[list[int]]) -> list[np.ndarray]:
+        """The last hidden states of each sequence of token ids. Batches of similar length
+        waste little on padding."""
+        out: list[np.ndarray] = [np.zeros((0, DIMENSIONS), np.float32)] * len(inputs)
+        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
+        for b in range(0, len(order), self.batch_size):
+            idx = order[b : b + self.batch_size]
+            width = max(len(inputs[i]) for i in idx)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                ids[row, : len(inputs[i])] = inputs[i]
+                mask[row, : len(inputs[i])] = 1
+            hidden = self._session.run(
+                ["last_hidden_state"],
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            for row, i in enumerate(idx):
+                out[i] = hidden[row, : len(inputs[i])]
+        return out
+
     def encode_question(self, text: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(sentence vector, projected token states (n, TOKEN_DIMS), the word each token
         belongs to) for a question; tokens are those of `encode_with_tokens`."""
@@ -99,38 +167,21 @@ class Encoder:
         return vector, states[0], words
 
     def _run(self, texts: list[str], tokens: list[bytes] | None,
-             states: list[np.ndarray] | None = None) -> np.ndarray:
+             states: list[np.ndarray] | None = None, encodings: list | None = None) -> np.ndarray:
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))
-        # Batches of similar length waste little on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for b in range(0, len(order), self.batch_size):
-            idx = order[b : b + self.batch_size]
-            width = max(len(encodings[i].ids) for i in idx)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                n = len(encodings[i].ids)
-                ids[row, :n] = encodings[i].ids
-                mask[row, :n] = 1
-            hidden = self._session.run(
-                ["last_hidden_state"],
-                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
-            )[0]
-            m = mask[:, :, None].astype(np.float32)
-            pooled = (hidden * m).sum(axis=1) / np.clip(m.sum(axis=1), 1e-9, None)
-            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-            out[idx] = pooled / np.clip(norms, 1e-12, None)
+        if encodings is None:
+            encodings = self._tokenizer.encode_batch(list(texts))
+        for i, hidden in enumerate(self._hidden([e.ids for e in encodings])):
+            pooled = hidden.mean(axis=0)
+            out[i] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
             if tokens is not None or states is not None:
-                for row, i in enumerate(idx):
-                    n = len(encodings[i].ids)
-                    projected = self.project(hidden[row, 1 : max(n - 1, 1)])
-                    if tokens is not None:
-                        tokens[i] = pack_tokens(projected)
-                    if states is not None:
-                        states.append(projected)
+                projected = self.project(hidden[1 : max(len(hidden) - 1, 1)])
+                if tokens is not None:
+                    tokens[i] = pack_tokens(projected)
+                if states is not None:
+                    states.append(projected)
         return out
 
     def project(self, hidden: np.ndarray) -> np.ndarray:

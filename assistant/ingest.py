@@ -143,7 +143,7 @@ class Ingestor:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
             for batch in self._split(docs, committed, report, state):
                 encoder = self.encoder  # created here, once, only when something changed
-                texts = [s.text for _, sents in batch for s in sents]
+                texts = [[s.text for s in sents] for _, sents in batch]
                 inflight.append((batch, pool.submit(self._encode, encoder, texts, report)))
                 while inflight and inflight[0][1].done():
                     self._write(*self._pop(inflight), report, state, progress)
@@ -174,13 +174,13 @@ class Ingestor:
             yield batch
 
     @staticmethod
-    def _encode(encoder, texts: list[str], report: IngestReport):
-        """(vectors, packed token states in text order or None)."""
+    def _encode(encoder, documents: list[list[str]], report: IngestReport):
+        """(vectors, packed token states or None) of each document's sentences, in order."""
         t0 = time.perf_counter()
-        if hasattr(encoder, "encode_with_tokens"):
-            vectors, tokens = encoder.encode_with_tokens(texts)
-        else:  # an encoder without token states: the retriever computes them when asked
-            vectors, tokens = encoder.encode(texts), None
+        if hasattr(encoder, "encode_documents"):
+            vectors, tokens = encoder.encode_documents(documents)
+        else:  # an encoder of sentences alone: the retriever computes token states when asked
+            vectors, tokens = encoder.encode([t for doc in documents for t in doc]), None
         report.embed_seconds += time.perf_counter() - t0
         return vectors, tokens
 

@@ -67,10 +67,10 @@ question's subject in the sentence before; the answer half of a two-sentence sta
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
 those of ~200: its candidates and their neighbours)."""
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([0.305, -0.055, 6.821, 1.794, 1.049, -0.578, 0.399, 0.501, -1.859, 0.513,
-                    -10.0, 8.252, 1.576, 7.578], dtype=np.float64)
+WEIGHTS = np.array([2.287, 0.22, 7.263, 1.984, 1.043, -0.544, 0.073, 0.415, -2.09, 0.586,
+                    -10.0, 7.25, 1.606, 8.347], dtype=np.float64)
 # Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.9706, -12.2277)
+CALIBRATION = (0.8853, -12.2339)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _NO_TOKENS = np.zeros((0, 1), dtype=np.float32)

@@ -7,8 +7,8 @@ benchmarks/results/speed.json.
 
 What is measured:
 - ingest: the dev-set documents (1,738 sentences), first through the bare encoder
-  (`Encoder.encode_with_tokens` on the sentence texts: the vectors and the packed token
-  states, the call ingest makes), then through the whole pipeline
+  (`Encoder.encode_documents` on each document's sentences: the late-chunked vectors and the
+  packed token states, the call ingest makes), then through the whole pipeline
   (`Ingestor.ingest_documents`: split, embed, Chroma via LlamaIndex, catalog) into a fresh
   store, with the same encoder object; sentences/s of each and the ratio (goal >= 90%).
 - cold ask: `python -m assistant ask QUESTION --index DIR` as a fresh process over the seeds,
@@ -95,8 +95,12 @@ def main() -> int:
     encoder = Encoder()
     encoder.encode(texts[:32])  # warm-up
     t0 = time.perf_counter()
-    vectors, packed = encoder.encode_with_tokens(texts)  # what ingest runs: vectors + tokens
+    # what ingest runs: late-chunked vectors + token states, by document
+    vectors, packed = encoder.encode_documents([[s.text for s in ss] for ss in split.values()])
     enc_s = time.perf_counter() - t0
+    alone_s = time.perf_counter()
+    encoder.encode_with_tokens(texts)  # the pass over the sentences alone, for comparison
+    alone_s = time.perf_counter() - alone_s
     assistant = Assistant(Settings(index_dir=tmp / "ingest", data_dir=tmp / "data"),
                           encoder=encoder)
     with assistant.index.writing():
@@ -105,13 +109,16 @@ def main() -> int:
     results["ingest"] = {
         "sentences": len(texts),
         "encoder_sentences_per_s": round(len(texts) / enc_s, 1),
+        "sentences_alone_per_s": round(len(texts) / alone_s, 1),
         "pipeline_sentences_per_s": round(report.sentences_embedded / report.seconds, 1),
         "pipeline_embed_share": round(report.embed_seconds / report.seconds, 3),
         "ratio": round((report.sentences_embedded / report.seconds) / (len(texts) / enc_s), 3),
     }
     print(f"ingest: encoder {results['ingest']['encoder_sentences_per_s']} sentences/s, "
           f"pipeline {results['ingest']['pipeline_sentences_per_s']} sentences/s "
-          f"(ratio {results['ingest']['ratio']:.2f}, goal >= 0.90)", flush=True)
+          f"(ratio {results['ingest']['ratio']:.2f}, goal >= 0.90); the sentences alone "
+          f"(without the late-chunking pass) {results['ingest']['sentences_alone_per_s']}/s",
+          flush=True)
 
     # -- cold ask ---------------------------------------------------------------------------
     seeds = Assistant(Settings(index_dir=tmp / "seeds", data_dir=tmp / "data"), encoder=encoder)

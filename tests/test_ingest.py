@@ -117,3 +117,25 @@ def test_report_json_shape(corpus, tmp_path, encoder):
     assert data["indexed"] == 2 and data["sentences_embedded"] == 4
     assert {"path", "status", "reason", "sentences"} <= set(data["files"][0])
     assistant.close()
+
+
+def test_a_document_indexed_by_an_earlier_version_is_embedded_anew(corpus, tmp_path, encoder):
+    """Documents indexed before sentence vectors were late-chunked carry a content hash of
+    their text alone: the next ingest of their files embeds them again (and only once)."""
+    import hashlib
+
+    from assistant.documents import Document, key_path
+
+    assistant = Assistant(make_settings(tmp_path), encoder=encoder)
+    path = corpus / "a.txt"
+    text = path.read_text()
+    old = Document(key_path(path), text, hashlib.sha256(text.encode()).hexdigest(), "a")
+    with assistant.index.writing():
+        assistant.ingestor().ingest_documents([old])
+    assert assistant.index.document(key_path(path)).content_hash == old.content_hash
+    again = _ingest(assistant, [path])
+    assert [(f.status, f.sentences) for f in again.files] == [("indexed", 2)]
+    assert assistant.index.document(key_path(path)).content_hash != old.content_hash
+    assert assistant.index.count() == 2  # the old version's sentences are gone
+    assert [f.status for f in _ingest(assistant, [path]).files] == ["unchanged"]
+    assistant.close()
