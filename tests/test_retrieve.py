@@ -15,13 +15,14 @@ from assistant.retrieve import FEATURES, content_terms
 from assistant.service import Assistant
 from tests.conftest import EVAL_DEV, make_settings
 
-pytestmark = pytest.mark.skipif(not EVAL_DEV.is_file(), reason="no shared/eval/dev.jsonl")
 N_DOCS = 4
 
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory, encoder):
     """An Assistant over the first four documents of dev.jsonl, and their questions."""
+    if not EVAL_DEV.is_file():
+        pytest.skip("no shared/eval/dev.jsonl")
     items, docs = [], []
     for line in EVAL_DEV.read_text(encoding="utf-8").splitlines():
         row = json.loads(line)
