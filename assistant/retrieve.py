@@ -203,8 +203,8 @@ class HybridRetriever:
             if sent.path not in top:
                 continue
             if sent.path not in weights:
-                n, df = self._document_df(sent.path, sent.doc_hash)
-                w = {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in qterms}
+                w = self._local_idf(sent, qterms)
+                _, df = self._document_df(sent.path, sent.doc_hash)
                 rare = {t for t in qterms if 0 < df.get(t, 0) <= 2}
                 weights[sent.path] = (w, sum(w.values()) or 1.0, rare)
             w, total, rare = weights[sent.path]
@@ -269,13 +269,17 @@ class HybridRetriever:
                              sentence: Sentence) -> np.ndarray:
         """Each question token's weight within `sentence`'s document: the IDF of its content
         word among the document's sentences (0 where `qweights` is 0: stop words)."""
-        n, df = self._document_df(sentence.path, sentence.doc_hash)
         weights = np.zeros(len(qwords))
         for i, word in enumerate(qwords):
             if qweights[i] > 0:
-                weights[i] = max((math.log((n + 1) / (df.get(t, 0) + 0.5))
-                                  for t in content_terms(word)), default=0.0)
+                weights[i] = max(self._local_idf(sentence, content_terms(word)).values(),
+                                 default=0.0)
         return weights
+
+    def _local_idf(self, sentence: Sentence, terms: set[str]) -> dict[str, float]:
+        """IDF of each term among the sentences of `sentence`'s document."""
+        n, df = self._document_df(sentence.path, sentence.doc_hash)
+        return {t: math.log((n + 1) / (df.get(t, 0) + 0.5)) for t in terms}
 
     def _question_weights(self, words: list[str], idf: dict[str, float]) -> np.ndarray:
         """IDF of the content word each question token belongs to; 0 for stop words and
