@@ -192,17 +192,27 @@ def test_token_state_cache_is_bounded(small, monkeypatch):
     assert hits[0].sentence.id in retriever._token_cache
 
 
-def test_opening_sentence_is_the_one_after_a_markdown_heading(tmp_path, encoder):
+BASIL = "Basil grows well next to tomatoes. It likes warmth.\n"
+
+
+def _store_of(tmp_path, encoder, files: dict[str, str]) -> Assistant:
+    """An Assistant over a fresh store holding the given files (name: text)."""
     docs = tmp_path / "docs"
     docs.mkdir()
-    (docs / "notes.md").write_text("# Garden notes\n\nTomatoes need full sun and regular "
-                                   "watering. They ripen in late summer.\n", encoding="utf-8")
-    (docs / "plain.txt").write_text("Basil grows well next to tomatoes. It likes warmth.\n",
-                                    encoding="utf-8")
+    for name, text in files.items():
+        (docs / name).write_text(text, encoding="utf-8")
     assistant = Assistant(make_settings(tmp_path / "store"), encoder=encoder)
+    with assistant.index.writing():
+        assistant.ingestor().ingest_paths([docs], max_bytes=2**20)
+    return assistant
+
+
+def test_opening_sentence_is_the_one_after_a_markdown_heading(tmp_path, encoder):
+    assistant = _store_of(tmp_path, encoder, {
+        "notes.md": "# Garden notes\n\nTomatoes need full sun and regular watering. They "
+                    "ripen in late summer.\n",
+        "plain.txt": BASIL})
     try:
-        with assistant.index.writing():
-            assistant.ingestor().ingest_paths([docs], max_bytes=2**20)
         cands = assistant.retriever.candidates_for("What do tomatoes need?")
         by_text = {s.text: row for s, row in zip(cands.sentences, cands.features, strict=True)}
         first, lead = FEATURES.index("first"), FEATURES.index("lead")
@@ -219,19 +229,13 @@ def test_align_local_weighs_the_words_that_set_a_sentence_apart_in_its_document(
                                                                                encoder):
     """Every sentence of the article names its topic; only one says who won: within the
     document "won" weighs much more than the topic words, and that sentence aligns best."""
-    docs = tmp_path / "docs"
-    docs.mkdir()
-    (docs / "cup.txt").write_text(
-        "The 1998 World Cup was held in France from June to July. "
-        "Thirty-two teams played at the 1998 World Cup. "
-        "The final of the 1998 World Cup took place in Saint-Denis. "
-        "France won the 1998 World Cup, beating Brazil 3-0 in the final.\n", encoding="utf-8")
-    (docs / "other.txt").write_text("Basil grows well next to tomatoes. It likes warmth.\n",
-                                    encoding="utf-8")
-    assistant = Assistant(make_settings(tmp_path / "store"), encoder=encoder)
+    assistant = _store_of(tmp_path, encoder, {
+        "cup.txt": "The 1998 World Cup was held in France from June to July. "
+                   "Thirty-two teams played at the 1998 World Cup. "
+                   "The final of the 1998 World Cup took place in Saint-Denis. "
+                   "France won the 1998 World Cup, beating Brazil 3-0 in the final.\n",
+        "other.txt": BASIL})
     try:
-        with assistant.index.writing():
-            assistant.ingestor().ingest_paths([docs], max_bytes=2**20)
         retriever = assistant.retriever
         question = "Who won the 1998 World Cup?"
         _, _, words = encoder.encode_question(question)
