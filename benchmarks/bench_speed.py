@@ -98,9 +98,9 @@ def main() -> int:
     # what ingest runs: late-chunked vectors + token states, by document
     vectors, packed = encoder.encode_documents([[s.text for s in ss] for ss in split.values()])
     enc_s = time.perf_counter() - t0
-    alone_s = time.perf_counter()
+    t0 = time.perf_counter()
     encoder.encode_with_tokens(texts)  # the pass over the sentences alone, for comparison
-    alone_s = time.perf_counter() - alone_s
+    alone_s = time.perf_counter() - t0
     assistant = Assistant(Settings(index_dir=tmp / "ingest", data_dir=tmp / "data"),
                           encoder=encoder)
     with assistant.index.writing():
