@@ -102,6 +102,22 @@ def metrics(rows: list[tuple[np.ndarray, np.ndarray]]) -> dict:
     return {"p_at_1": round(p1 / n, 3), "r_at_5": round(r5 / n, 3), "mrr": round(mrr / n, 3)}
 
 
+def cross_validate(data: list[tuple[str, np.ndarray, np.ndarray]], folds: int = 5,
+                   l2: float = 1.0, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Held-out (scores, labels) for each (document, features, labels) row: scored with
+    weights fitted on the other folds, which are groups of whole documents."""
+    docs = sorted({doc for doc, _, _ in data})
+    np.random.RandomState(seed).shuffle(docs)
+    fold = {d: i % folds for i, d in enumerate(docs)}
+    held: list = [None] * len(data)
+    for f in range(folds):
+        w = fit_softmax([(x, y) for doc, x, y in data if fold[doc] != f and y.any()], l2)
+        for i, (doc, x, y) in enumerate(data):
+            if fold[doc] == f:
+                held[i] = (x @ w, y)
+    return held
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("file", type=Path)
@@ -123,17 +139,7 @@ def main() -> int:
             y = np.array([ev.sentence_matches(s, it.doc_id, spans) for s in c.sentences], float)
             data.append((it, c.features, y))
         assistant.close()
-    docs = sorted({it.doc_id for it, _, _ in data})
-    rng = np.random.RandomState(0)
-    rng.shuffle(docs)
-    fold = {d: i % args.folds for i, d in enumerate(docs)}
-    held: list = [None] * len(data)
-    for f in range(args.folds):
-        train = [(x, y) for it, x, y in data if fold[it.doc_id] != f and y.any()]
-        w = fit_softmax(train, args.l2)
-        for i, (it, x, y) in enumerate(data):
-            if fold[it.doc_id] == f:
-                held[i] = (x @ w, y)
+    held = cross_validate([(it.doc_id, x, y) for it, x, y in data], args.folds, args.l2)
     w_all = fit_softmax([(x, y) for _, x, y in data if y.any()], args.l2)
     scale = 10.0 / np.abs(w_all).max()  # readable weights; the calibration absorbs the scale
     w_all = w_all * scale
