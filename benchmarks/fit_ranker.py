@@ -99,7 +99,8 @@ def metrics(rows: list[tuple[np.ndarray, np.ndarray]]) -> dict:
         r5 += bool(len(hit)) and hit[0] < 5
         mrr += 1 / (hit[0] + 1) if len(hit) else 0
     n = len(rows)
-    return {"p_at_1": round(p1 / n, 3), "r_at_5": round(r5 / n, 3), "mrr": round(mrr / n, 3)}
+    return {"p_at_1": round(float(p1) / n, 3), "r_at_5": round(float(r5) / n, 3),
+            "mrr": round(float(mrr) / n, 3)}
 
 
 def cross_validate(data: list[tuple[str, np.ndarray, np.ndarray]], folds: int = 5,
