@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 from assistant import evaluate as ev  # noqa: E402
 from assistant.config import Settings  # noqa: E402
-from assistant.retrieve import FEATURES, WEIGHTS  # noqa: E402
+from assistant.retrieve import FEATURES, WEIGHTS, Candidates  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 
@@ -119,6 +119,27 @@ def cross_validate(data: list[tuple[str, np.ndarray, np.ndarray]], folds: int = 
     return held
 
 
+def labelled_candidates(file: Path, index: Path | None = None, limit: int = 0
+                        ) -> list[tuple[ev.EvalItem, Candidates, np.ndarray]]:
+    """Each question of `file` (the first `limit`), its retriever candidates and their labels
+    (1 where a candidate matches a gold sentence), over all its documents in one collection
+    (in `index` when given, else in a temporary store)."""
+    items = ev.load_items(file, limit or None)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = index or Path(tmp)
+        assistant = Assistant(Settings(index_dir=root, data_dir=Path(tmp) / "data",
+                                       collection=ev.collection_for(file)))
+        ev.index_items(assistant, items)
+        rows = []
+        for it in items:
+            c = assistant.retriever.candidates_for(it.question)
+            spans = it.gold_spans()
+            y = np.array([ev.sentence_matches(s, it.doc_id, spans) for s in c.sentences], float)
+            rows.append((it, c, y))
+        assistant.close()
+    return rows
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("file", type=Path)
@@ -126,20 +147,7 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--l2", type=float, default=1.0)
     args = ap.parse_args()
-    items = ev.load_items(args.file)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.index or Path(tmp)
-        settings = Settings(index_dir=root, data_dir=Path(tmp) / "data",
-                            collection=ev.collection_for(args.file))
-        assistant = Assistant(settings)
-        ev.index_items(assistant, items)
-        data = []
-        for it in items:
-            c = assistant.retriever.candidates_for(it.question)
-            spans = it.gold_spans()
-            y = np.array([ev.sentence_matches(s, it.doc_id, spans) for s in c.sentences], float)
-            data.append((it, c.features, y))
-        assistant.close()
+    data = [(it, c.features, y) for it, c, y in labelled_candidates(args.file, args.index)]
     held = cross_validate([(it.doc_id, x, y) for it, x, y in data], args.folds, args.l2)
     w_all = fit_softmax([(x, y) for _, x, y in data if y.any()], args.l2)
     scale = 10.0 / np.abs(w_all).max()  # readable weights; the calibration absorbs the scale

@@ -27,7 +27,6 @@ import json
 import os
 import random
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -143,33 +142,20 @@ def main() -> None:
     model.eval()
 
     # -- dev: the retriever's candidates, then the cross-encoder on the first-stage top K ----
-    from fit_ranker import cross_validate, metrics
+    from fit_ranker import cross_validate, labelled_candidates, metrics
 
-    from assistant import evaluate as ev
-    from assistant.config import Settings
     from assistant.retrieve import WEIGHTS
-    from assistant.service import Assistant
 
-    items = ev.load_items(args.eval_file)[: args.limit or None]
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.index or Path(tmp)
-        assistant = Assistant(Settings(index_dir=root, data_dir=root / "data",
-                                       collection=ev.collection_for(args.eval_file)))
-        ev.index_items(assistant, items)
-        groups, with_ce = [], []
-        with torch.no_grad():
-            for it in items:
-                c = assistant.retriever.candidates_for(it.question)
-                spans = it.gold_spans()
-                y = np.array([ev.sentence_matches(s, it.doc_id, spans) for s in c.sentences],
-                             float)
-                top = np.argsort(-(c.features @ WEIGHTS), kind="stable")[: args.top]
-                ce = model(pairs([it.question] * len(top),
-                                 [c.sentences[i].text for i in top])).numpy()
-                extra = np.full(len(y), ce.min() if len(ce) else 0.0)
-                extra[top] = ce
-                groups.append((it.doc_id, c.features, y))
-                with_ce.append((it.doc_id, np.column_stack([c.features, extra]), y))
+    groups, with_ce = [], []
+    with torch.no_grad():
+        for it, c, y in labelled_candidates(args.eval_file, args.index, args.limit):
+            top = np.argsort(-(c.features @ WEIGHTS), kind="stable")[: args.top]
+            ce = model(pairs([it.question] * len(top),
+                             [c.sentences[i].text for i in top])).numpy()
+            extra = np.full(len(y), ce.min() if len(ce) else 0.0)
+            extra[top] = ce
+            groups.append((it.doc_id, c.features, y))
+            with_ce.append((it.doc_id, np.column_stack([c.features, extra]), y))
     print("held-out, ranker alone:      ", metrics(cross_validate(groups)))
     print("held-out, ranker + CE logit: ", metrics(cross_validate(with_ce)))
 
