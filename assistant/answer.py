@@ -20,16 +20,16 @@ NOT_FOUND = "I could not find this in your documents."
 # Below this the best sentence rarely answers it, so the offline answerer says it did not find
 # it. Chosen on dev.jsonl with `assistant eval` and `assistant eval --unanswerable`: the
 # not-found rate on answerable questions against false answers with the document withheld
-# (0.06: 0.080 / 0.105, 0.07: 0.087 / 0.073, 0.08: 0.108 / 0.059); kept clear of the 10% of
-# false answers that the tool allows itself.
+# (with the cross-encoder's features: 0.06: 0.080 / 0.091, 0.07: 0.091 / 0.077, 0.08: 0.108 /
+# 0.059); kept clear of the 10% of false answers that the tool allows itself.
 FOUND_THRESHOLD = 0.07
 # Extra sentences are cited only when nearly as probable as the first. On dev, a second- or
 # third-ranked sentence answers the question only ~30-40% of the time whatever its score, so
-# each extra citation trades precision for recall: cutoff 0.6 gives citation precision/recall
-# 0.691/0.641, 0.75 gives 0.757/0.609, 0.8 gives 0.771/0.594, 0.9 gives 0.791/0.562 (threshold
-# 0.07). Held out (the ranker cross-validated by document, mean of eight fold splits) 0.75 gives
-# 0.751/0.597 and 0.8 gives 0.760/0.584: 0.75 keeps precision at its floor of 0.75 and buys the
-# most recall that allows (a citation must answer; neighbours show in the lookup view).
+# each extra citation trades precision for recall: cutoff 0.7 gives citation precision/recall
+# 0.755/0.643, 0.75 gives 0.775/0.629, 0.8 gives 0.801/0.615 (threshold 0.07; before the
+# cross-encoder, 0.75 gave 0.757/0.609, and held out 0.751/0.597). 0.75 keeps precision clear of
+# its floor of 0.75 and buys the most recall that allows (a citation must answer; neighbours
+# show in the lookup view).
 RELATIVE_CUTOFF = 0.75
 
 

@@ -32,6 +32,11 @@ features that are all computable from the question and the candidate set:
   lead    for a document's opening sentence, min(1, LEAD_WORDS / words in the question): a short
           question ("what is IBRIX") names a topic rather than a detail, and documents state
           their topic first (held-out P@1 +0.01 to +0.025 over three fold splits; WikiQA most)
+  ce      the cross-encoder's logit (`rerank.py`: question and sentence read together, with the
+          sentence's title and the sentence before it) for the first stage's RERANK_TOP best
+          candidates, the least of those for the rest; the first stage is the linear score of
+          the features above with FIRST_STAGE_WEIGHTS
+  ce_gap  the logit minus the best of those logits (0 for the rest)
 
 The weights were fitted with a listwise (softmax) objective on the evaluation set with 5-fold
 cross-validation grouped by document; `benchmarks/fit_ranker.py` refits them and prints the
@@ -50,6 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.embedding import unpack_tokens
+from assistant.rerank import RERANK_TOP, CrossEncoder, passage, shared
 from assistant.sentences import Sentence, sentence_id
 from assistant.store import SentenceIndex
 
@@ -58,7 +64,7 @@ CANDIDATES = 50
 LOCAL_DOCS = 10
 
 FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare",
-            "align", "align_ctx", "lead", "align_local")
+            "align", "align_ctx", "lead", "align_local", "ce", "ce_gap")
 CONTEXT_DISCOUNT = 0.7
 LEAD_WORDS = 4
 TOKEN_CACHE = 10_000
@@ -66,11 +72,14 @@ TOKEN_CACHE = 10_000
 question's subject in the sentence before; the answer half of a two-sentence statement).
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
 those of ~200: its candidates and their neighbours)."""
+# The first stage: which candidates the cross-encoder reads (the features before "ce").
+FIRST_STAGE_WEIGHTS = np.array([2.287, 0.22, 7.263, 1.984, 1.043, -0.544, 0.073, 0.415, -2.09,
+                                0.586, -10.0, 7.25, 1.606, 8.347], dtype=np.float64)
 # Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([2.287, 0.22, 7.263, 1.984, 1.043, -0.544, 0.073, 0.415, -2.09, 0.586,
-                    -10.0, 7.25, 1.606, 8.347], dtype=np.float64)
+WEIGHTS = np.array([2.527, 0.243, 8.815, 2.321, 0.847, -0.549, -0.144, 0.425, -2.407, 0.548,
+                    -10.0, 7.444, 1.659, 8.002, 0.257, -0.042], dtype=np.float64)
 # Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.8853, -12.2339)
+CALIBRATION = (0.685, -10.9051)
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _NO_TOKENS = np.zeros((0, 1), dtype=np.float32)
@@ -156,9 +165,10 @@ class HybridRetriever:
 
     def __init__(self, index: SentenceIndex, encoder, weights: np.ndarray | None = None,
                  calibration: tuple[float, float] = CALIBRATION,
-                 candidates: int = CANDIDATES) -> None:
+                 candidates: int = CANDIDATES, reranker: CrossEncoder | None = None) -> None:
         self.index = index
         self.encoder = encoder
+        self._reranker = reranker
         self.weights = WEIGHTS if weights is None else np.asarray(weights, dtype=np.float64)
         self.calibration = calibration
         self.candidates = candidates
@@ -167,6 +177,13 @@ class HybridRetriever:
         self._df_count = -1
         self._doc_terms: dict[tuple[str, str], tuple[int, Counter]] = {}
         self._token_cache: dict[str, np.ndarray] = {}
+
+    @property
+    def reranker(self) -> CrossEncoder:
+        """The cross-encoder (the process's shared one unless given), loaded on first use."""
+        if self._reranker is None:
+            self._reranker = shared()
+        return self._reranker
 
     # -- features --------------------------------------------------------------------------
     def _idf(self, terms: set[str]) -> dict[str, float]:
@@ -360,12 +377,33 @@ class HybridRetriever:
             opening,
             _rank_feature(c), _rank_feature(lx, lx > 0), local, align[:, :2],
             brevity * opening, align[:, 2],
-        ]) if order else np.zeros((0, len(FEATURES)))
+        ]) if order else np.zeros((0, len(FEATURES) - 2))
         t4 = time.perf_counter()
+        features = np.column_stack([features, self._rerank(question, order, features)])
+        t5 = time.perf_counter()
         return Candidates(order, features, {
             "embed_ms": (t1 - t0) * 1000, "vector_ms": (t2 - t1) * 1000,
             "lexical_ms": (t3 - t2) * 1000, "features_ms": (t4 - t3) * 1000,
+            "rerank_ms": (t5 - t4) * 1000,
         })
+
+    def _rerank(self, question: str, order: list[Sentence], first: np.ndarray) -> np.ndarray:
+        """The "ce" and "ce_gap" columns: the cross-encoder over the first stage's best
+        RERANK_TOP candidates, each read with its title and the sentence before it."""
+        out = np.zeros((len(order), 2))
+        if not order:
+            return out
+        top = np.argsort(-(first @ FIRST_STAGE_WEIGHTS), kind="stable")[:RERANK_TOP]
+        chosen = [order[i] for i in top]
+        before = {sentence_id(s.doc_id, s.doc_hash, s.index - 1): s.id for s in chosen
+                  if s.index > 0}
+        previous = {before[i]: p.text for i, p in self.index.catalog.get(sorted(before)).items()}
+        logits = self.reranker.score(
+            question, [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen])
+        out[:, 0] = logits.min()
+        out[top, 0] = logits
+        out[top, 1] = logits - logits.max()
+        return out
 
     # -- ranking ---------------------------------------------------------------------------
     def score(self, features: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assistant import rerank
 from assistant.answer import Answer, Answerer, Turn, make_answerer
 from assistant.config import Settings
 from assistant.errors import EmptyIndexError, EmptyQuestionError
@@ -76,11 +77,16 @@ class Assistant:
         return self.retriever.search(question, k or self.settings.top_k).hits
 
     def prepare(self) -> None:
-        """Open the store and load the model at once: the model loads mostly outside the GIL,
-        so a cold `ask` pays for the longer of the two instead of their sum."""
+        """Open the store and load the models at once: they load mostly outside the GIL, so a
+        cold `ask` pays for the longer of the two instead of their sum."""
         if self._index is not None or self._encoder is not None:
             return
-        loader = threading.Thread(target=lambda: self.encoder, name="load-model", daemon=True)
+
+        def load() -> None:
+            _ = self.encoder
+            rerank.shared()
+
+        loader = threading.Thread(target=load, name="load-model", daemon=True)
         loader.start()
         try:
             _ = self.index

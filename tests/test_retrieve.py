@@ -9,9 +9,17 @@ import numpy as np
 import pytest
 
 from assistant import evaluate as ev
+from assistant import rerank
 from assistant.answer import FOUND_THRESHOLD
 from assistant.embedding import TOKEN_DIMS, unpack_tokens
-from assistant.retrieve import FEATURES, content_terms
+from assistant.rerank import RERANK_TOP, passage
+from assistant.retrieve import (
+    FEATURES,
+    FIRST_STAGE_WEIGHTS,
+    WEIGHTS,
+    HybridRetriever,
+    content_terms,
+)
 from assistant.service import Assistant
 from tests.conftest import EVAL_DEV, make_settings
 
@@ -298,3 +306,51 @@ def test_chunks_hold_at_most_chunk_tokens(encoder, monkeypatch):
     assert pieces[-1] > 12 and pieces[-1] + 2 in chunk_lengths
     assert all(n - 2 <= 12 for n in chunk_lengths if n != pieces[-1] + 2)
     assert len(chunk_lengths) < len(doc)  # short sentences were put together
+
+
+class _Recording:
+    """The real cross-encoder, recording the passages it is given."""
+
+    def __init__(self) -> None:
+        self.model = rerank.shared()
+        self.passages: list[str] = []
+
+    def score(self, question: str, passages: list[str]) -> np.ndarray:
+        self.passages += passages
+        return self.model.score(question, passages)
+
+
+def test_the_cross_encoder_reads_the_first_stage_best_with_their_context(tmp_path, encoder):
+    assistant = _store_of(tmp_path, encoder, {
+        "khan.txt": "Genghis Khan was the founder of the Mongol Empire. He united the nomadic "
+                    "tribes of Northeast Asia. Before Genghis Khan died, he assigned Ögedei Khan "
+                    "as his successor. He died in 1227 after defeating the Western Xia.\n",
+        "other.txt": BASIL})
+    try:
+        recording = _Recording()
+        retriever = HybridRetriever(assistant.index, encoder, reranker=recording)
+        cands = retriever.candidates_for("In what year did Genghis Khan die?")
+        x = cands.features
+        first = x[:, :FEATURES.index("ce")] @ FIRST_STAGE_WEIGHTS
+        top = np.argsort(-first, kind="stable")[:RERANK_TOP]
+        ce, gap = x[:, FEATURES.index("ce")], x[:, FEATURES.index("ce_gap")]
+        assert len(recording.passages) == RERANK_TOP == len(top)
+        assert gap[top].max() == 0.0 and (gap[top] <= 0).all()
+        rest = np.setdiff1d(np.arange(len(x)), top)
+        assert (gap[rest] == 0).all() and np.allclose(ce[rest], ce[top].min())
+        died = "He died in 1227 after defeating the Western Xia."
+        title = cands.sentences[0].title
+        succ = "Before Genghis Khan died, he assigned Ögedei Khan as his successor."
+        assert passage(died, title, succ) in recording.passages  # read after its predecessor
+        at = {s.text: i for i, s in enumerate(cands.sentences)}
+        assert at[succ] in top and at[died] in top
+        # both read: the one that says the year gets the higher logit, which narrows the
+        # first stage's preference for the sentence that repeats the question's words
+        assert ce[at[died]] > ce[at[succ]]
+        final = x @ WEIGHTS
+        assert final[at[succ]] - final[at[died]] < first[at[succ]] - first[at[died]]
+        opening = [p for p in recording.passages if p.startswith("Genghis Khan was")]
+        assert all(p == passage("Genghis Khan was the founder of the Mongol Empire.", title, "")
+                   for p in opening)  # the first sentence has no sentence before it
+    finally:
+        assistant.close()
