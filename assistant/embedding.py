@@ -63,6 +63,20 @@ def unpack_tokens(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=np.int8).reshape(-1, TOKEN_DIMS).astype(np.float32) / 127.0
 
 
+def onnx_session(path: Path, threads: int | None = None):
+    """An onnxruntime CPU session for a model file, quiet, on `threads` (default: all cores)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or os.cpu_count() or 1
+    options.log_severity_level = 3
+    # Idle worker threads sleep instead of spinning: the encoder and the cross-encoder run one
+    # after the other on the same cores, and a pool that spins after its run slows the other's
+    # (the cross-encoder's top 3 took 60 ms instead of 31 at p50 on 2 cores).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
 class Encoder:
     """Turns texts into unit-length 384-d vectors (mean pooling, as sentence-transformers does)."""
 
@@ -72,19 +86,9 @@ class Encoder:
         self, model_path: Path | None = None, batch_size: int = 16, threads: int | None = None,
         basis: np.ndarray | None = None,
     ) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: the encoder and the cross-encoder run
-        # one after the other on the same cores, and a pool that spins after its run slows the
-        # other's (the cross-encoder's top 3 took 60 ms instead of 31 at p50 on 2 cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(model_path or default_model_path()), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = onnx_session(model_path or default_model_path(), threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()

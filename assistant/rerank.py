@@ -28,13 +28,12 @@ splits by document: 0.778 to 0.793); docs/ranking-experiments.md has the rest.
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import TOKENIZER_FILE
+from assistant.embedding import TOKENIZER_FILE, onnx_session
 
 MODEL_FILE = Path(__file__).parent / "data" / "reranker-int8.onnx"
 MAX_TOKENS = 96
@@ -52,22 +51,13 @@ class CrossEncoder:
     """Scores (question, passage) pairs: a higher logit, more likely the passage answers."""
 
     def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         path = Path(model_path or MODEL_FILE)
         if not path.is_file():
             raise FileNotFoundError(f"reranker model {path} is missing (it ships with the "
                                     "package; reinstall it)")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or os.cpu_count() or 1
-        options.log_severity_level = 3
-        # Idle worker threads sleep instead of spinning: the encoder and the cross-encoder run
-        # one after the other on the same cores, and a pool that spins after its run slows the
-        # other's (the cross-encoder's top 3 took 60 ms instead of 31 at p50 on 2 cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(path), options,
-                                             providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path, threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         self._tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
         self._tokenizer.enable_padding()
