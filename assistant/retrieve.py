@@ -157,6 +157,21 @@ def _rank_feature(values: np.ndarray, present: np.ndarray | None = None) -> np.n
     return out
 
 
+def rerank_top(first: np.ndarray) -> np.ndarray:
+    """Rows of the first stage's best RERANK_TOP candidates, best first (`first`: the features
+    before "ce")."""
+    return np.argsort(-(first @ FIRST_STAGE_WEIGHTS), kind="stable")[:RERANK_TOP]
+
+
+def ce_columns(n: int, top: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """The "ce" and "ce_gap" columns of `n` candidates, given the logits of rows `top`."""
+    out = np.zeros((n, 2))
+    out[:, 0] = logits.min()
+    out[top, 0] = logits
+    out[top, 1] = logits - logits.max()
+    return out
+
+
 class HybridRetriever:
     """Ranks sentences for a question. `encoder` turns text into a unit vector.
 
@@ -390,20 +405,16 @@ class HybridRetriever:
     def _rerank(self, question: str, order: list[Sentence], first: np.ndarray) -> np.ndarray:
         """The "ce" and "ce_gap" columns: the cross-encoder over the first stage's best
         RERANK_TOP candidates, each read with its title and the sentence before it."""
-        out = np.zeros((len(order), 2))
         if not order:
-            return out
-        top = np.argsort(-(first @ FIRST_STAGE_WEIGHTS), kind="stable")[:RERANK_TOP]
+            return np.zeros((0, 2))
+        top = rerank_top(first)
         chosen = [order[i] for i in top]
         before = {sentence_id(s.doc_id, s.doc_hash, s.index - 1): s.id for s in chosen
                   if s.index > 0}
         previous = {before[i]: p.text for i, p in self.index.catalog.get(sorted(before)).items()}
         logits = self.reranker.score(
             question, [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen])
-        out[:, 0] = logits.min()
-        out[top, 0] = logits
-        out[top, 1] = logits - logits.max()
-        return out
+        return ce_columns(len(order), top, logits)
 
     # -- ranking ---------------------------------------------------------------------------
     def score(self, features: np.ndarray) -> np.ndarray:

@@ -236,7 +236,7 @@ def evaluate(args, run) -> None:
     import torch
     from fit_ranker import cross_validate, labelled_candidates, metrics
 
-    from assistant.retrieve import FEATURES, FIRST_STAGE_WEIGHTS
+    from assistant.retrieve import FEATURES, ce_columns, rerank_top
 
     first = len(FEATURES) - 2
     plain, with_ce = [], []
@@ -247,7 +247,7 @@ def evaluate(args, run) -> None:
     with torch.no_grad():
         for it, c, y in data:
             x = c.features[:, :first]
-            top = np.argsort(-(x @ FIRST_STAGE_WEIGHTS), kind="stable")[:3]
+            top = rerank_top(x)
             texts = []
             for i in top:
                 s = c.sentences[i]
@@ -255,10 +255,7 @@ def evaluate(args, run) -> None:
                 before = doc[s.index - 1] if 0 < s.index <= len(doc) else ""
                 texts.append(s.text if args.plain else passage(s.text, s.title or "", before))
             ce = run([it.question] * len(top), texts).numpy().astype(np.float64)
-            extra = np.zeros((len(y), 2))
-            extra[:, 0] = ce.min()
-            extra[top, 0] = ce
-            extra[top, 1] = ce - ce.max()
+            extra = ce_columns(len(y), top, ce)
             plain.append((it.doc_id, x, y))
             with_ce.append((it.doc_id, np.column_stack([x, extra]), y))
     print("held-out, first stage alone:    ", metrics(cross_validate(plain)))
