@@ -17,7 +17,15 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e .
 	touch $@
 
+# llama.cpp built for this CPU (GGML_NATIVE, the default) segfaults on its first completion on
+# machines with AMX (llama-cpp-python 0.3.36, seen 2026-12-02): build it for portable AVX2 instead.
+# --no-cache-dir: pip's wheel cache does not key on CMAKE_ARGS, so a cached native build would win.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+
 $(VENV)/.installed-test: pyproject.toml | $(PY)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q --no-cache-dir \
+		"$$(grep -o 'llama-cpp-python\[server\][^"]*' pyproject.toml)"
 	$(PY) -m pip install -q -e '.[test]'
 	touch $@ $(VENV)/.installed
 
