@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from assistant import readers
 from assistant.errors import InputError
-
-SUPPORTED_SUFFIXES = (".txt", ".md")
+from assistant.readers import Page, Section
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class Document:
     text: str
     content_hash: str
     title: str = ""
+    format: str = "text"
+    pages: list[Page] = field(default_factory=list, compare=False)
+    sections: list[Section] = field(default_factory=list, compare=False)
+    warnings: list[str] = field(default_factory=list, compare=False)
 
 
 INDEX_VERSION = "late-chunked-1"
@@ -50,12 +54,14 @@ def display_path(path: str) -> str:
         return path
 
 
-def make_document(path: str, text: str, title: str = "") -> Document:
-    return Document(path=path, text=text, content_hash=content_hash(text), title=title)
+def make_document(path: str, text: str, title: str = "", **layout) -> Document:
+    """A document from its canonical text; `layout` is format, pages, sections, warnings."""
+    return Document(path=path, text=text, content_hash=content_hash(text), title=title,
+                    **layout)
 
 
-def read_document(path: Path, max_bytes: int) -> Document:
-    """Read one file as UTF-8 text, or raise InputError with a one-line reason."""
+def read_bytes(path: Path, max_bytes: int) -> bytes:
+    """The bytes of one file, or raise InputError with a one-line reason."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -76,16 +82,30 @@ def read_document(path: Path, max_bytes: int) -> Document:
         raise InputError(f"cannot read: {exc.strerror or exc}") from None
     if not data.strip():
         raise InputError("empty file")
-    if b"\x00" in data[:8192]:
-        raise InputError("binary file (contains NUL bytes)")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}"
-        ) from None
-    text = text.removeprefix("\ufeff")
-    return make_document(key_path(path), text, title=path.stem)
+    return data
+
+
+def read_document(path: Path, max_bytes: int) -> Document:
+    """Read one file with the reader its content (or suffix) calls for, or raise InputError
+    (a ReaderError for a file the reader cannot use) with a one-line reason."""
+    data = read_bytes(path, max_bytes)
+    fmt = readers.sniff(data, path.suffix)
+    if fmt is None:
+        raise InputError(f"unsupported file type {path.suffix or '(none)'!r}")
+    result = readers.read(data, fmt)
+    if not result.text.strip():
+        raise InputError("no text found")
+    return make_document(key_path(path), result.text, title=result.title or path.stem,
+                         format=result.format, pages=result.pages, sections=result.sections,
+                         warnings=result.warnings)
+
+
+def supported(path: Path) -> bool:
+    return path.suffix.lower() in readers.SUFFIXES
+
+
+def _suffixes() -> str:
+    return ", ".join(sorted(readers.SUFFIXES))
 
 
 @dataclass(frozen=True)
@@ -108,11 +128,12 @@ def discover(paths: Iterable[Path]) -> Iterator[Found]:
                     if name.startswith("."):
                         continue
                     path = Path(dirpath) / name
-                    if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    if supported(path):
                         yield Found(path)
                     else:
                         yield Found(path, f"unsupported file type {path.suffix or '(none)'!r}")
-        elif root.suffix.lower() in SUPPORTED_SUFFIXES:
+        elif supported(root):
             yield Found(root)
         else:
-            yield Found(root, f"unsupported file type {root.suffix or '(none)'!r}; use .txt or .md")
+            yield Found(root, f"unsupported file type {root.suffix or '(none)'!r}; "
+                              f"supported: {_suffixes()}")
