@@ -40,12 +40,18 @@ class Citation:
     n: int
     sentence: Sentence
     score: float
+    stale: bool = False
+    """Its document changed on disk or vanished since it was indexed (the sentence is shown
+    as it was indexed)."""
+    stale_reason: str | None = None
+    """"changed" or "missing" when stale."""
 
     def to_dict(self) -> dict:
         s = self.sentence
         return {"id": s.id, "n": self.n, "doc": s.doc_id, "path": s.path, "line": s.line,
                 "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
-                "score": round(self.score, 4)}
+                "score": round(self.score, 4), "stale": self.stale,
+                "stale_reason": self.stale_reason}
 
 
 @dataclass

@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,16 @@ CREATE TABLE IF NOT EXISTS sentences (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS sentences_path ON sentences(path);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, idx);
+CREATE INDEX IF NOT EXISTS docs_content ON docs(content_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, tokenize='porter unicode61');
 """
+_FRESHNESS_COLUMNS = (("format", "TEXT"), ("size", "INTEGER"), ("mtime_ns", "INTEGER"),
+                      ("byte_hash", "TEXT"), ("indexed_at", "TEXT"), ("pages", "INTEGER"))
+"""What a document's file was when it was indexed (NULL in catalogs from before)."""
+_DOC_COLUMNS = ("path, doc_id, content_hash, title, text, n_sentences, "
+                + ", ".join(c for c, _ in _FRESHNESS_COLUMNS))
+_DOC_HEADS = _DOC_COLUMNS.replace(" text,", " '',")
+"""The same columns with the text left out (it can be large)."""
 _COLUMNS = "id, doc_id, path, idx, char_start, char_end, line, text, doc_hash, title"
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
@@ -55,6 +64,16 @@ class DocRecord:
     title: str
     text: str
     n_sentences: int
+    format: str | None = None
+    size: int | None = None
+    """Bytes on disk when indexed (None: not a file, or indexed before this was recorded)."""
+    mtime_ns: int | None = None
+    byte_hash: str | None = None
+    """sha256 of the file's bytes when indexed."""
+    indexed_at: str | None = None
+    """When it was committed (ISO 8601, UTC)."""
+    pages: int | None = None
+    """How many pages it has (None for formats without pages)."""
 
 
 def _row_to_sentence(row: tuple) -> Sentence:
@@ -82,28 +101,62 @@ class Catalog:
                     if column not in columns:
                         with self._db:
                             self._db.execute(f"ALTER TABLE sentences ADD COLUMN {column} BLOB")
+                self._migrate_freshness()
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 49:
                     raise
                 time.sleep(0.1)
 
+    def _migrate_freshness(self) -> None:
+        """Catalogs written before documents recorded what was on disk when they were indexed
+        (for stale citations and `assistant sources`): add those columns."""
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(docs)")}
+        for column, kind in _FRESHNESS_COLUMNS:
+            if column not in have:
+                with self._db:
+                    self._db.execute(f"ALTER TABLE docs ADD COLUMN {column} {kind}")
+
     def close(self) -> None:
         self._db.close()
 
     # -- documents -----------------------------------------------------------------------
     def documents(self) -> dict[str, DocRecord]:
+        """Every committed document (without its text), by path."""
         rows = self._db.execute(
-            "SELECT path, doc_id, content_hash, title, '', n_sentences FROM docs"
-        ).fetchall()
+            f"SELECT {_DOC_HEADS} FROM docs").fetchall()
         return {r[0]: DocRecord(*r) for r in rows}
 
     def document(self, path: str) -> DocRecord | None:
-        row = self._db.execute(
-            "SELECT path, doc_id, content_hash, title, text, n_sentences FROM docs WHERE path=?",
-            (path,),
-        ).fetchone()
+        row = self._db.execute(f"SELECT {_DOC_COLUMNS} FROM docs WHERE path=?",
+                               (path,)).fetchone()
         return DocRecord(*row) if row else None
+
+    def records(self, paths: Iterable[str]) -> dict[str, DocRecord]:
+        """The committed documents among `paths` (without their text): one indexed lookup each,
+        so its cost does not grow with the size of the index."""
+        out: dict[str, DocRecord] = {}
+        query = f"SELECT {_DOC_HEADS} FROM docs WHERE path=?"
+        for path in dict.fromkeys(paths):
+            row = self._db.execute(query, (path,)).fetchone()
+            if row:
+                out[path] = DocRecord(*row)
+        return out
+
+    def by_content(self, content_hash: str) -> DocRecord | None:
+        """A committed document with this text (for reusing its vectors), if any."""
+        row = self._db.execute(
+            f"SELECT {_DOC_HEADS} FROM docs "
+            "WHERE content_hash=? LIMIT 1", (content_hash,)).fetchone()
+        return DocRecord(*row) if row else None
+
+    def set_file_state(self, path: str, size: int | None, mtime_ns: int | None,
+                       byte_hash: str | None) -> None:
+        """Record what is on disk now for a document whose text did not change (a touched
+        or re-saved file), so it is not reported as changed."""
+        with self._db:
+            self._db.execute("UPDATE docs SET size=?, mtime_ns=?, byte_hash=? WHERE path=?",
+                             (size, mtime_ns, byte_hash, path))
 
     def generation(self) -> int:
         """A number that changes with every committed change (for caches in other processes)."""
@@ -129,10 +182,12 @@ class Catalog:
             blobs = [v.tobytes() for v in vectors]
         with self._db:
             self._delete(record.path)
+            indexed_at = record.indexed_at or datetime.now(UTC).isoformat(timespec="seconds")
             self._db.execute(
-                "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO docs ({_DOC_COLUMNS}) VALUES ({','.join('?' * 12)})",
                 (record.path, record.doc_id, record.content_hash, record.title, record.text,
-                 record.n_sentences),
+                 record.n_sentences, record.format, record.size, record.mtime_ns,
+                 record.byte_hash, indexed_at, record.pages),
             )
             self._bump()
             for s, blob in zip(sentences, blobs, strict=True):

@@ -1,5 +1,5 @@
-"""Command line: `assistant [chat|ingest|ask|cite|eval]`. Settings are built here, once, and
-domain errors become one-line messages with a non-zero exit code."""
+"""Command line: `assistant [chat|ingest|ask|cite|sources|remove|eval]`. Settings are built
+here, once, and domain errors become one-line messages with a non-zero exit code."""
 
 from __future__ import annotations
 
@@ -42,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.add_argument("paths", nargs="*", type=Path)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
+                   help="if another process is writing the index, wait up to this long")
+    p.add_argument("--watch", action="store_true",
+                   help="then keep watching: re-index files as they change (Ctrl-C ends it)")
+
+    p = sub.add_parser("sources", help="list the indexed documents and their state on disk")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
+
+    p = sub.add_parser("remove", help="drop documents from the index (a folder: all under it)")
+    _common(p)
+    p.add_argument("paths", nargs="+", type=Path)
+    p.add_argument("--json", action="store_true", help="print what was removed as JSON")
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS",
                    help="if another process is writing the index, wait up to this long")
 
@@ -88,7 +101,6 @@ def _settings(args: argparse.Namespace):
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from assistant.config import default_seeds_dir
-    from assistant.documents import display_path
     from assistant.service import Assistant
 
     settings = _settings(args)
@@ -106,11 +118,86 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
         for f in report.files:
-            detail = f" ({f.reason})" if f.reason else (f" ({f.sentences} sentences)"
-                                                       if f.sentences else "")
-            print(f"{f.status:<9} {display_path(f.path)}{detail}")
+            _print_file(f)
         print(report.summary())
+    if args.watch:
+        return _watch(assistant, paths, args.json)
     return 0
+
+
+def _print_file(f) -> None:
+    from assistant.documents import display_path
+
+    detail = f" ({f.reason})" if f.reason else (f" ({f.sentences} sentences)"
+                                               if f.sentences else "")
+    print(f"{f.status:<9} {display_path(f.path)}{detail}", flush=True)
+
+
+def _watch(assistant, paths: list[Path], as_json: bool) -> int:
+    """`ingest --watch`: a line per re-indexed document until Ctrl-C."""
+    from dataclasses import asdict
+
+    from assistant import watch
+
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"assistant: cannot watch {', '.join(missing)}: not found", file=sys.stderr)
+        return 2
+    print(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C ends it)", file=sys.stderr,
+          flush=True)
+
+    def show(f) -> None:
+        if as_json:
+            print(json.dumps(asdict(f), ensure_ascii=False), flush=True)
+        else:
+            _print_file(f)
+
+    try:
+        watch.watch(assistant, paths, show)
+    except KeyboardInterrupt:
+        pass
+    print("stopped watching", file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from assistant.documents import display_path
+    from assistant.service import Assistant
+
+    sources = Assistant(_settings(args)).sources()
+    if args.json:
+        print(json.dumps([s.to_dict() for s in sources], indent=2, ensure_ascii=False))
+        return 0
+    for s in sources:
+        size = "?" if s.size is None else (
+            f"{s.size} B" if s.size < 1024 else f"{s.size / 1024:.1f} KB")
+        pages = f", {s.pages} pages" if s.pages else ""
+        when = (s.indexed_at or "?").replace("T", " ").replace("+00:00", " UTC")
+        print(f"{s.state:<10} {display_path(s.path)}  ({s.format}, {size}, "
+              f"{s.sentences} sentences{pages}; indexed {when})")
+    stale = sum(1 for s in sources if s.state != "up to date")
+    print(f"{len(sources)} documents, {stale} changed or missing on disk"
+          + ("; run `assistant ingest` to update them" if stale else ""))
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    from assistant.documents import display_path
+    from assistant.service import Assistant
+
+    assistant = Assistant(_settings(args))
+    with assistant.index.writing(wait=args.wait):
+        removed, unknown = assistant.remove(args.paths)
+    if args.json:
+        print(json.dumps({"removed": removed, "not_indexed": unknown}, indent=2,
+                         ensure_ascii=False))
+    else:
+        for path in removed:
+            print(f"removed   {display_path(path)}")
+        print(f"{len(removed)} document{'s' if len(removed) != 1 else ''} removed")
+    for given in unknown:
+        print(f"assistant: {given}: not in the index (see `assistant sources`)", file=sys.stderr)
+    return 2 if unknown and not removed else 0
 
 
 def _print_answer(answer) -> None:
@@ -122,11 +209,21 @@ def _print_answer(answer) -> None:
         for c in answer.citations:
             print(f"  [{c.n}] {c.sentence.location}  (score {c.score:.3f})")
             print(f"      {c.sentence.text}")
+            _print_stale(c)
     elif answer.nearest:
         print("\nNearest sentences:")
         for c in answer.nearest:
             print(f"  {c.sentence.location}  (score {c.score:.3f})")
             print(f"      {c.sentence.text}")
+            _print_stale(c)
+
+
+def _print_stale(cited) -> None:
+    """Under a citation whose document changed or vanished since it was indexed."""
+    if cited.stale:
+        from assistant.freshness import hint
+
+        print(f"      ! {hint(cited.stale_reason)} (the sentence is shown as indexed)")
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -143,6 +240,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
         sys.stdout.write(token)
         sys.stdout.flush()
 
+    if _default_index(args, settings):
+        _index_seeds(assistant)
     answer = assistant.ask(args.question, on_token=on_token if streamed else None)
     if args.json:
         print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
@@ -151,6 +250,25 @@ def cmd_ask(args: argparse.Namespace) -> int:
             print("\n\nChecked against the sources:")
         _print_answer(answer)
     return 0
+
+
+def _default_index(args: argparse.Namespace, settings) -> bool:
+    from assistant.config import default_index_dir
+
+    return not settings.chroma_url and settings.index_dir == default_index_dir()
+
+
+def _index_seeds(assistant) -> None:
+    """A first run: the default index is empty, so `seeds/` is indexed first (as chat does)."""
+    from assistant.config import default_seeds_dir
+
+    if assistant.index.count():
+        return
+    print(f"assistant: the index is empty; indexing {default_seeds_dir()} first",
+          file=sys.stderr, flush=True)
+    report = assistant.index_seeds_if_empty(wait=60)
+    if report is not None:
+        print(f"assistant: {report.summary()}", file=sys.stderr, flush=True)
 
 
 def cmd_cite(args: argparse.Namespace) -> int:
@@ -163,11 +281,13 @@ def cmd_cite(args: argparse.Namespace) -> int:
             "exact": m.exact, "score": round(m.score, 4), "id": m.sentence.id,
             "path": m.sentence.path, "line": m.sentence.line,
             "char_start": m.sentence.char_start, "char_end": m.sentence.char_end,
-            "text": m.sentence.text} for m in matches], indent=2, ensure_ascii=False))
+            "text": m.sentence.text, "stale": m.stale, "stale_reason": m.stale_reason}
+            for m in matches], indent=2, ensure_ascii=False))
     else:
         for m in matches:
             mark = "exact" if m.exact else f"{m.score:.3f}"
             print(f"[{mark}] {m.sentence.location}\n    {m.sentence.text}")
+            _print_stale(m)
     return 0
 
 
@@ -209,7 +329,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat,
-            "eval": cmd_eval}
+            "eval": cmd_eval, "sources": cmd_sources, "remove": cmd_remove}
 
 
 def main(argv: list[str] | None = None) -> int:

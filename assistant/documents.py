@@ -25,6 +25,22 @@ class Document:
     pages: list[Page] = field(default_factory=list, compare=False)
     sections: list[Section] = field(default_factory=list, compare=False)
     warnings: list[str] = field(default_factory=list, compare=False)
+    file: FileState | None = field(default=None, compare=False)
+    """What was on disk when it was read (None for documents that are not files)."""
+
+
+@dataclass(frozen=True)
+class FileState:
+    """A file as it was read: size and modification time (cheap to compare with the disk),
+    and the hash of its bytes (to tell a touched file from an edited one)."""
+
+    size: int
+    mtime_ns: int
+    byte_hash: str
+
+
+def byte_hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 INDEX_VERSION = "late-chunked-1"
@@ -88,6 +104,10 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
 def read_document(path: Path, max_bytes: int) -> Document:
     """Read one file with the reader its content (or suffix) calls for, or raise InputError
     (a ReaderError for a file the reader cannot use) with a one-line reason."""
+    try:  # before reading: a write after it shows as a changed size or time, never the reverse
+        before = path.stat()
+    except OSError:
+        before = None
     data = read_bytes(path, max_bytes)
     fmt = readers.sniff(data, path.suffix)
     if fmt is None:
@@ -97,7 +117,9 @@ def read_document(path: Path, max_bytes: int) -> Document:
         raise InputError("no text found")
     return make_document(key_path(path), result.text, title=result.title or path.stem,
                          format=result.format, pages=result.pages, sections=result.sections,
-                         warnings=result.warnings)
+                         warnings=result.warnings,
+                         file=before and FileState(before.st_size, before.st_mtime_ns,
+                                                   byte_hash(data)))
 
 
 def supported(path: Path) -> bool:

@@ -13,6 +13,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from assistant.catalog import DocRecord
 from assistant.documents import Document, discover, key_path, read_document
 from assistant.errors import InputError
@@ -35,6 +37,9 @@ class FileReport:
 class IngestReport:
     files: list[FileReport] = field(default_factory=list)
     sentences_embedded: int = 0
+    sentences_reused: int = 0
+    """Sentences whose vectors and token states were copied from a committed document with
+    the same text (a moved, renamed or copied file) instead of embedded."""
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -43,15 +48,16 @@ class IngestReport:
 
     def summary(self) -> str:
         parts = [f"{self.count(s)} {s}" for s in ("indexed", "unchanged", "removed", "skipped")]
-        return (f"{', '.join(parts)}; {self.sentences_embedded} sentences embedded "
-                f"in {self.seconds:.1f} s")
+        return (f"{', '.join(parts)}; {self.sentences_reused} sentences reused, "
+                f"{self.sentences_embedded} embedded in {self.seconds:.1f} s")
 
     def to_dict(self) -> dict:
         return {
             "files": [asdict(f) for f in self.files],
             "indexed": self.count("indexed"), "unchanged": self.count("unchanged"),
             "removed": self.count("removed"), "skipped": self.count("skipped"),
-            "sentences_embedded": self.sentences_embedded, "seconds": round(self.seconds, 3),
+            "sentences_embedded": self.sentences_embedded,
+            "sentences_reused": self.sentences_reused, "seconds": round(self.seconds, 3),
         }
 
 
@@ -87,8 +93,15 @@ class Ingestor:
         report = IngestReport()
         docs: list[Document] = []
         roots = list(paths)
+        kept = self._kept_under_missing(roots)
         for found in discover(roots):
             shown = key_path(found.path)
+            if shown in kept:
+                n = kept[shown]
+                report.files.append(FileReport(shown, "skipped", (
+                    f"not found: its {n} document{'s are' if n != 1 else ' is'} kept; "
+                    "`assistant remove` drops them")))
+                continue
             if found.skip_reason:
                 report.files.append(FileReport(shown, "skipped", found.skip_reason))
                 continue
@@ -112,19 +125,40 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         return report
 
+    def _kept_under_missing(self, roots: list[Path]) -> dict[str, int]:
+        """Named paths that do not exist (an unplugged drive, a share not mounted) with the
+        number of indexed documents under each: those are kept, never removed. A named file
+        that is gone from a folder that exists is not among them: it is removed."""
+        kept: dict[str, int] = {}
+        committed: dict | None = None
+        for root in roots:
+            if root.exists():
+                continue
+            if committed is None:
+                committed = self.index.documents()
+            shown = key_path(root)
+            if shown in committed and root.parent.is_dir():
+                continue  # a file deleted from a folder that is there
+            prefix = shown.rstrip("/") + "/"
+            n = sum(1 for path in committed if path == shown or path.startswith(prefix))
+            if n:
+                kept[shown] = n
+        return kept
+
     def _vanished(self, roots: list[Path]) -> set[str]:
-        gone: set[str] = set()
-        prefixes = []
+        """Indexed documents that are gone from the named folders, and named files that are
+        gone from folders that exist."""
+        folders, files = [], set()
+        kept = self._kept_under_missing(roots)
         for root in roots:
             shown = key_path(root)
             if root.is_dir():
-                prefixes.append(shown.rstrip("/") + "/")
-            elif not root.exists():
-                prefixes.append(shown)  # a named file that is gone
-        for path in self.index.documents():
-            if any(path == p or path.startswith(p) for p in prefixes) and not Path(path).exists():
-                gone.add(path)
-        return gone
+                folders.append(shown.rstrip("/") + "/")
+            elif not root.exists() and shown not in kept:
+                files.add(shown)
+        return {path for path in self.index.documents()
+                if (path in files or any(path.startswith(p) for p in folders))
+                and not Path(path).exists()}
 
     def _ingest(self, docs: list[Document], report: IngestReport,
                 progress: Progress | None) -> None:
@@ -158,11 +192,14 @@ class Ingestor:
         for doc in docs:
             old = committed.get(doc.path)
             if old is not None and old.content_hash == doc.content_hash:
+                self._note_file_state(doc, old)
                 report.files.append(FileReport(doc.path, "unchanged", sentences=old.n_sentences))
                 continue
             sentences = split_document(doc)
             if not sentences:
                 report.files.append(FileReport(doc.path, "skipped", "no sentences found"))
+                continue
+            if self._reuse(doc, sentences, report):
                 continue
             batch.append((doc, sentences))
             size += len(sentences)
@@ -172,6 +209,52 @@ class Ingestor:
                 batch, size = [], 0
         if batch:
             yield batch
+
+    def _note_file_state(self, doc: Document, old: DocRecord) -> None:
+        """An unchanged text in a file that was touched or re-saved: record the file as it is
+        now, so freshness checks compare against it."""
+        f = doc.file
+        if f is not None and (old.size, old.mtime_ns, old.byte_hash) != (
+                f.size, f.mtime_ns, f.byte_hash):
+            self.index.set_file_state(doc.path, f.size, f.mtime_ns, f.byte_hash)
+
+    def _reuse(self, doc: Document, sentences: list[Sentence], report: IngestReport) -> bool:
+        """Content-addressed embeddings: a committed document with the same text (this file
+        moved, renamed or copied) has the same sentences, and as a sentence's vector depends
+        only on the text of its document (its late-chunking context, see embedding.py), the
+        same vectors and token states. Copy them instead of encoding; False if there is none."""
+        catalog = self.index.catalog
+        source = catalog.by_content(doc.content_hash)
+        if source is None:
+            return False
+        old = catalog.document_sentences(source.path)
+        if [(s.text, s.char_start, s.char_end) for s in old] != [
+                (s.text, s.char_start, s.char_end) for s in sentences]:
+            return False  # split differently (another splitter version): embed anew
+        vectors = catalog.vectors([s.id for s in old])
+        if len(vectors) != len(old):
+            return False
+        packed = catalog.token_states([s.id for s in old])
+        tokens = {new.id: packed[o.id] for new, o in zip(sentences, old, strict=True)
+                  if o.id in packed}
+        matrix = np.stack([vectors[s.id] for s in old])
+        if self._preload is not None:
+            self._preload.join()
+        self.index.replace_many([(self._record(doc, sentences), sentences, matrix)],
+                                tokens or None)
+        report.sentences_reused += len(sentences)
+        reason = f"{len(sentences)} sentences, vectors reused"
+        report.files.append(FileReport(doc.path, "indexed", reason, sentences=len(sentences)))
+        return True
+
+    @staticmethod
+    def _record(doc: Document, sentences: list[Sentence]) -> DocRecord:
+        f = doc.file
+        return DocRecord(doc.path, doc_id_for(doc.path), doc.content_hash, doc.title, doc.text,
+                         len(sentences), format=doc.format,
+                         size=f.size if f else None, mtime_ns=f.mtime_ns if f else None,
+                         byte_hash=f.byte_hash if f else None,
+                         pages=len(doc.pages) if doc.pages else None)
 
     @staticmethod
     def _encode(encoder, documents: list[list[str]], report: IngestReport):
@@ -199,9 +282,7 @@ class Ingestor:
         offset = 0
         items = []
         for doc, sents in batch:
-            record = DocRecord(doc.path, doc_id_for(doc.path), doc.content_hash, doc.title,
-                               doc.text, len(sents))
-            items.append((record, sents, vectors[offset : offset + len(sents)]))
+            items.append((self._record(doc, sents), sents, vectors[offset : offset + len(sents)]))
             offset += len(sents)
         if self._preload is not None:
             self._preload.join()

@@ -13,6 +13,7 @@ from assistant import rerank
 from assistant.answer import Answer, Answerer, Turn, make_answerer
 from assistant.config import Settings
 from assistant.errors import EmptyIndexError, EmptyQuestionError
+from assistant.freshness import UP_TO_DATE, FreshnessChecker, SourceInfo
 from assistant.retrieve import Hit, HybridRetriever
 from assistant.sentences import Sentence
 from assistant.store import SentenceIndex
@@ -23,6 +24,8 @@ class CiteMatch:
     sentence: Sentence
     score: float
     exact: bool
+    stale: bool = False
+    stale_reason: str | None = None
 
 
 def _norm(text: str) -> str:
@@ -37,6 +40,7 @@ class Assistant:
         self._encoder = encoder
         self._answerer = answerer
         self._retriever: HybridRetriever | None = None
+        self._checker = FreshnessChecker(settings.max_file_bytes)
 
     # Built on first use, so a window can paint before the model and store load.
     @property
@@ -115,7 +119,10 @@ class Assistant:
                                       on_token=on_token)
         if resolved.note:
             answer.notes.insert(0, resolved.note)
+        t_answered = time.perf_counter()
+        self.mark_stale([*answer.citations, *answer.nearest])
         done = time.perf_counter()
+        answer.timings["freshness_ms"] = (done - t_answered) * 1000
         answer.timings.update(retrieval.timings)
         answer.timings["retrieve_ms"] = (t_retrieved - started) * 1000
         answer.timings["answer_ms"] = (done - t_retrieved) * 1000
@@ -139,7 +146,66 @@ class Assistant:
         wanted = _norm(text)
         matches = [CiteMatch(h.sentence, h.score, wanted in _norm(h.sentence.text)) for h in hits]
         matches.sort(key=lambda m: (not m.exact, -m.score))
+        self.mark_stale(matches[:k])
         return matches[:k]
+
+    # -- freshness ---------------------------------------------------------------------------
+    def freshness(self, paths) -> dict[str, str]:
+        """The state of each indexed document among `paths`: "up to date", "changed" or
+        "missing" (see assistant.freshness); paths that are not indexed are left out."""
+        records = self.index.catalog.records(paths)
+        return {path: self._checker.state(rec) for path, rec in records.items()}
+
+    def mark_stale(self, cited) -> None:
+        """Flag citations (or cite matches) whose document changed or vanished on disk."""
+        states = self.freshness({c.sentence.path for c in cited})
+        for c in cited:
+            state = states.get(c.sentence.path, UP_TO_DATE)
+            c.stale = state != UP_TO_DATE
+            c.stale_reason = state if c.stale else None
+
+    def sources(self) -> list[SourceInfo]:
+        """Every indexed document, by path, with its state on disk."""
+        out = []
+        for path, rec in sorted(self.index.documents().items()):
+            out.append(SourceInfo(path=path, format=rec.format or "text", size=rec.size,
+                                  sentences=rec.n_sentences, pages=rec.pages,
+                                  indexed_at=rec.indexed_at, state=self._checker.state(rec)))
+        return out
+
+    def remove(self, paths) -> tuple[list[str], list[str]]:
+        """Drop the documents at `paths` (a folder: every document under it; the path need not
+        exist any more). Call it holding `index.writing()`. Returns (removed, not indexed)."""
+        from assistant.documents import key_path
+
+        indexed = self.index.documents()
+        removed: list[str] = []
+        unknown: list[str] = []
+        for given in paths:
+            key = key_path(given)
+            prefix = key.rstrip("/") + "/"
+            under = sorted(p for p in indexed if p == key or p.startswith(prefix))
+            if not under:
+                unknown.append(str(given))
+            for path in under:
+                self.index.remove(path)
+                indexed.pop(path)
+                removed.append(path)
+        return removed, unknown
+
+    def index_seeds_if_empty(self, progress=None, wait: float = 0.0):
+        """Index `seeds/` when the index is empty (a first run), holding the write lock; the
+        ingest report, or None when there was nothing to do."""
+        from assistant.config import default_seeds_dir
+
+        seeds = default_seeds_dir()
+        if self.index.count() or not seeds.is_dir():
+            return None
+        with self.index.writing(wait=wait):
+            if self.index.count():  # another process did it meanwhile
+                return None
+            return self.ingestor().ingest_paths([seeds], self.settings.max_file_bytes,
+                                                progress=progress)
 
     def close(self) -> None:
         if self._index is not None:

@@ -540,6 +540,11 @@ class SentenceIndex:
             self.chroma.delete_stale(path, keep_hash=None)
             self.catalog.remove_document(path)
 
+    def set_file_state(self, path: str, size: int | None, mtime_ns: int | None,
+                       byte_hash: str | None) -> None:
+        """Record a committed document's file as it is now (its text is unchanged)."""
+        self.catalog.set_file_state(path, size, mtime_ns, byte_hash)
+
     def count(self) -> int:
         return self.catalog.count()
 
