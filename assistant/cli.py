@@ -143,8 +143,9 @@ def _watch(assistant, paths: list[Path], as_json: bool) -> int:
     if missing:
         print(f"assistant: cannot watch {', '.join(missing)}: not found", file=sys.stderr)
         return 2
-    print(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C ends it)", file=sys.stderr,
-          flush=True)
+    def ready() -> None:
+        print(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C ends it)",
+              file=sys.stderr, flush=True)
 
     def show(f) -> None:
         if as_json:
@@ -153,7 +154,7 @@ def _watch(assistant, paths: list[Path], as_json: bool) -> int:
             _print_file(f)
 
     try:
-        watch.watch(assistant, paths, show)
+        watch.watch(assistant, paths, show, on_ready=ready)
     except KeyboardInterrupt:
         pass
     print("stopped watching", file=sys.stderr, flush=True)

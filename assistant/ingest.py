@@ -174,6 +174,7 @@ class Ingestor:
         # storing hide behind the encoder instead of adding to it.
         state = {"done": 0, "total": 0}
         inflight: deque[tuple[list[tuple[Document, list[Sentence]]], Future]] = deque()
+        self._reused: list[tuple[Document, list[Sentence], np.ndarray, dict[str, bytes]]] = []
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as pool:
             for batch in self._split(docs, committed, report, state):
                 encoder = self.encoder  # created here, once, only when something changed
@@ -183,6 +184,7 @@ class Ingestor:
                     self._write(*self._pop(inflight), report, state, progress)
             while inflight:
                 self._write(*self._pop(inflight), report, state, progress)
+        self._write_reused(report)
 
     def _split(self, docs: list[Document], committed: dict, report: IngestReport,
                state: dict) -> Iterator[list[tuple[Document, list[Sentence]]]]:
@@ -199,7 +201,9 @@ class Ingestor:
             if not sentences:
                 report.files.append(FileReport(doc.path, "skipped", "no sentences found"))
                 continue
-            if self._reuse(doc, sentences, report):
+            if self._reuse(doc, sentences):
+                if sum(len(r[1]) for r in self._reused) >= self.batch_sentences:
+                    self._write_reused(report)
                 continue
             batch.append((doc, sentences))
             size += len(sentences)
@@ -218,11 +222,12 @@ class Ingestor:
                 f.size, f.mtime_ns, f.byte_hash):
             self.index.set_file_state(doc.path, f.size, f.mtime_ns, f.byte_hash)
 
-    def _reuse(self, doc: Document, sentences: list[Sentence], report: IngestReport) -> bool:
+    def _reuse(self, doc: Document, sentences: list[Sentence]) -> bool:
         """Content-addressed embeddings: a committed document with the same text (this file
         moved, renamed or copied) has the same sentences, and as a sentence's vector depends
         only on the text of its document (its late-chunking context, see embedding.py), the
-        same vectors and token states. Copy them instead of encoding; False if there is none."""
+        same vectors and token states. Queue them to be copied instead of encoding; False if
+        there is no such document."""
         catalog = self.index.catalog
         source = catalog.by_content(doc.content_hash)
         if source is None:
@@ -237,15 +242,25 @@ class Ingestor:
         packed = catalog.token_states([s.id for s in old])
         tokens = {new.id: packed[o.id] for new, o in zip(sentences, old, strict=True)
                   if o.id in packed}
-        matrix = np.stack([vectors[s.id] for s in old])
+        self._reused.append((doc, sentences, np.stack([vectors[s.id] for s in old]), tokens))
+        return True
+
+    def _write_reused(self, report: IngestReport) -> None:
+        """Commit the queued documents with copied vectors (one Chroma add for all)."""
+        if not self._reused:
+            return
         if self._preload is not None:
             self._preload.join()
-        self.index.replace_many([(self._record(doc, sentences), sentences, matrix)],
-                                tokens or None)
-        report.sentences_reused += len(sentences)
-        reason = f"{len(sentences)} sentences, vectors reused"
-        report.files.append(FileReport(doc.path, "indexed", reason, sentences=len(sentences)))
-        return True
+        items = [(self._record(doc, sents), sents, matrix) for doc, sents, matrix, _ in
+                 self._reused]
+        tokens = {k: v for *_, t in self._reused for k, v in t.items()}
+        self.index.replace_many(items, tokens or None)
+        for doc, sents, _, _ in self._reused:
+            report.sentences_reused += len(sents)
+            report.files.append(FileReport(doc.path, "indexed",
+                                           f"{len(sents)} sentences, vectors reused",
+                                           sentences=len(sents)))
+        self._reused = []
 
     @staticmethod
     def _record(doc: Document, sentences: list[Sentence]) -> DocRecord:

@@ -167,11 +167,28 @@ class Assistant:
     def sources(self) -> list[SourceInfo]:
         """Every indexed document, by path, with its state on disk."""
         out = []
-        for path, rec in sorted(self.index.documents().items()):
+        for path, rec in sorted(self._documents().items()):
             out.append(SourceInfo(path=path, format=rec.format or "text", size=rec.size,
                                   sentences=rec.n_sentences, pages=rec.pages,
                                   indexed_at=rec.indexed_at, state=self._checker.state(rec)))
         return out
+
+    def _documents(self):
+        """The committed documents. An embedded store's catalog is its commit point, so a
+        listing need not open Chroma (which takes a second or two to import)."""
+        if self._index is not None or self.settings.chroma_url:
+            return self.index.documents()
+        from assistant.catalog import Catalog
+        from assistant.store import catalog_path
+
+        path = catalog_path(self.settings)
+        if not path.exists():
+            return {}
+        catalog = Catalog(path)
+        try:
+            return catalog.documents()
+        finally:
+            catalog.close()
 
     def remove(self, paths) -> tuple[list[str], list[str]]:
         """Drop the documents at `paths` (a folder: every document under it; the path need not

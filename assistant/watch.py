@@ -53,12 +53,27 @@ def apply_changes(assistant, paths: list[Path]) -> IngestReport:
 
 
 def watch(assistant, roots: list[Path], show: Callable[[FileReport], None],
-          stop: threading.Event | None = None) -> None:
-    """Watch `roots` until Ctrl-C (or `stop` is set), re-indexing each set of changes."""
+          stop: threading.Event | None = None,
+          on_ready: Callable[[], None] | None = None) -> None:
+    """Watch `roots` until Ctrl-C (or `stop` is set), re-indexing each set of changes.
+    `on_ready` is called once the watcher runs; what changed before that is caught up then."""
+    import logging
+
     from watchfiles import watch as watch_changes
 
+    logging.getLogger("watchfiles").setLevel(logging.ERROR)  # its Ctrl-C notice: ours is shown
+    ready = False
+    # yield_on_timeout: an empty set every rust_timeout ms, the first one meaning "watching"
     for changes in watch_changes(*roots, step=STEP_MS, debounce=DEBOUNCE_MS, stop_event=stop,
-                                 raise_interrupt=False):
+                                 raise_interrupt=False, yield_on_timeout=True,
+                                 rust_timeout=1000):
+        if not ready:
+            ready = True
+            for f in apply_changes(assistant, list(roots)).files:  # since the first ingest
+                if f.status != "unchanged":
+                    show(f)
+            if on_ready:
+                on_ready()
         paths = changed_paths(changes)
         if not paths:
             continue
