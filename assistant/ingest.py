@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.catalog import DocRecord
-from assistant.documents import Document, discover, key_path, read_document
+from assistant.documents import Document, discover, key_path, key_to_path, read_document
 from assistant.errors import InputError
 from assistant.sentences import Sentence, doc_id_for, split_document
 from assistant.store import SentenceIndex
@@ -122,7 +122,8 @@ class Ingestor:
             elif not root.exists():
                 prefixes.append(shown)  # a named file that is gone
         for path in self.index.documents():
-            if any(path == p or path.startswith(p) for p in prefixes) and not Path(path).exists():
+            if any(path == p or path.startswith(p) for p in prefixes) \
+                    and not Path(key_to_path(path)).exists():
                 gone.add(path)
         return gone
 
