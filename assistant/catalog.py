@@ -8,9 +8,11 @@ With a Chroma server the catalog is a local cache of the server's registry (see 
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.errors import StoreError
 from assistant.sentences import Sentence
 
 _SCHEMA = """
@@ -54,6 +57,33 @@ _STOP = frozenset(
 on a big index, and add almost nothing to its scores) unless the query has nothing else."""
 
 
+def damaged(path: Path, exc: Exception) -> StoreError:
+    """The one message for a catalog SQLite cannot read: the file, and the way out."""
+    index = path.parent
+    return StoreError(
+        f"the catalog {path} is damaged ({exc}); run `assistant repair --index {index}` to "
+        "rebuild it from the Chroma store (the damaged file is kept beside it), or move the "
+        "folder aside and ingest your files again")
+
+
+def _writable(path: Path) -> bool:
+    """Whether we may write `path`: by permission, and by its mode bits (a folder marked
+    read-only with `chmod a-w` stays read-only even to root)."""
+    try:
+        return os.access(path, os.W_OK) and bool(path.stat().st_mode & 0o222)
+    except OSError:
+        return False
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes, nor creates the WAL's -wal and -shm files (`mode=ro`
+    would create them where it can): `immutable=1`, right for a folder nobody may write."""
+    uri = "file:" + urllib.parse.quote(str(path.resolve())) + "?immutable=1"
+    db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+    db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return db
+
+
 @dataclass(frozen=True)
 class DocRecord:
     """A committed document: its key, content hash, and full text (for showing citations)."""
@@ -87,9 +117,23 @@ class Catalog:
     """Sentences and documents that are committed, with lexical search."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+        self.read_only = path.exists() and not (_writable(path.parent) and _writable(path))
+        """An index folder the user may only read: opened read-only (nothing is written, no
+        lock or journal file is created), so it can still be asked."""
+        try:
+            if self.read_only:
+                self._db = _open_read_only(path)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(str(path), timeout=60, check_same_thread=False)
+                self._prepare()
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc):
+                raise
+            raise damaged(path, exc) from None
+
+    def _prepare(self) -> None:
         for attempt in range(50):  # a first open can race another process creating the file
             try:
                 self._db.execute("PRAGMA journal_mode=WAL")

@@ -6,18 +6,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from assistant.display import safe, safe_json  # noqa: E402
 from assistant.errors import AssistantError  # noqa: E402
 from assistant.progress import ProgressBar  # noqa: E402
 
 
+def _folder(value: str) -> Path:
+    """A --index value: `~` expanded; an empty one refused (it would mean the current folder)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("empty path; name the index folder")
+    return Path(os.path.expanduser(value))
+
+
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--index", type=Path, help="folder of the index (default: index/ in the "
+    p.add_argument("--index", type=_folder, help="folder of the index (default: index/ in the "
                    "repository, else the user's data directory)")
     p.add_argument("--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000")
     p.add_argument("--config", type=Path, help="TOML config file (default: user config dir)")
@@ -71,9 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=5, help="how many sentences to show")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("repair", help="rebuild a damaged catalog from the Chroma store")
+    _common(p)
+
     p = sub.add_parser("eval", help="measure answer quality on a question file (JSONL)")
     p.add_argument("file", type=Path, help="questions in the format of dev.jsonl")
-    p.add_argument("--index", type=Path, help="keep the evaluation index in this folder "
+    p.add_argument("--index", type=_folder, help="keep the evaluation index in this folder "
                    "(default: a temporary folder)")
     p.add_argument("--answerer", choices=["offline", "openai"], default="offline",
                    help="which answerer is scored (default offline)")
@@ -86,9 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_config(path: Path | None) -> None:
+    from assistant.errors import ConfigError
+
+    if path is not None and not path.exists():
+        raise ConfigError(f"{safe(str(path))}: config file not found")
+
+
 def _settings(args: argparse.Namespace):
     from assistant.config import load_settings
 
+    _check_config(getattr(args, "config", None))
     return load_settings(
         config_file=getattr(args, "config", None),
         index_dir=getattr(args, "index", None),
@@ -108,14 +128,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     paths = args.paths or [default_seeds_dir()]
     bar = ProgressBar("ingest")
     def waiting(holder: str) -> None:
-        print(f"assistant: the index is being written by {holder}; waiting up to "
+        print(f"assistant: the index is being written by {safe(holder)}; waiting up to "
               f"{args.wait:.0f} s", file=sys.stderr, flush=True)
 
     with assistant.index.writing(wait=args.wait, on_wait=waiting):
         report = assistant.ingestor().ingest_paths(paths, settings.max_file_bytes, progress=bar)
     bar.close()
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        print(safe_json(report.to_dict()))
     else:
         for f in report.files:
             _print_file(f)
@@ -130,7 +150,7 @@ def _print_file(f) -> None:
 
     detail = f" ({f.reason})" if f.reason else (f" ({f.sentences} sentences)"
                                                if f.sentences else "")
-    print(f"{f.status:<9} {display_path(f.path)}{detail}", flush=True)
+    print(f"{f.status:<9} {safe(display_path(f.path))}{safe(detail)}", flush=True)
 
 
 def _watch(assistant, paths: list[Path], as_json: bool) -> int:
@@ -141,15 +161,15 @@ def _watch(assistant, paths: list[Path], as_json: bool) -> int:
 
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        print(f"assistant: cannot watch {', '.join(missing)}: not found", file=sys.stderr)
+        print(f"assistant: cannot watch {safe(', '.join(missing))}: not found", file=sys.stderr)
         return 2
     def ready() -> None:
-        print(f"watching {', '.join(str(p) for p in paths)} (Ctrl-C ends it)",
+        print(f"watching {safe(', '.join(str(p) for p in paths))} (Ctrl-C ends it)",
               file=sys.stderr, flush=True)
 
     def show(f) -> None:
         if as_json:
-            print(json.dumps(asdict(f), ensure_ascii=False), flush=True)
+            print(safe_json(asdict(f)).replace("\n", " "), flush=True)
         else:
             _print_file(f)
 
@@ -165,16 +185,18 @@ def cmd_sources(args: argparse.Namespace) -> int:
     from assistant.documents import display_path
     from assistant.service import Assistant
 
-    sources = Assistant(_settings(args)).sources()
+    settings = _settings(args)
+    _existing_index(settings)
+    sources = Assistant(settings).sources()
     if args.json:
-        print(json.dumps([s.to_dict() for s in sources], indent=2, ensure_ascii=False))
+        print(safe_json([s.to_dict() for s in sources]))
         return 0
     for s in sources:
         size = "?" if s.size is None else (
             f"{s.size} B" if s.size < 1024 else f"{s.size / 1024:.1f} KB")
         pages = f", {s.pages} pages" if s.pages else ""
         when = (s.indexed_at or "?").replace("T", " ").replace("+00:00", " UTC")
-        print(f"{s.state:<10} {display_path(s.path)}  ({s.format}, {size}, "
+        print(f"{s.state:<10} {safe(display_path(s.path))}  ({s.format}, {size}, "
               f"{s.sentences} sentences{pages}; indexed {when})")
     stale = sum(1 for s in sources if s.state != "up to date")
     print(f"{len(sources)} documents, {stale} changed or missing on disk"
@@ -186,36 +208,38 @@ def cmd_remove(args: argparse.Namespace) -> int:
     from assistant.documents import display_path
     from assistant.service import Assistant
 
-    assistant = Assistant(_settings(args))
+    settings = _settings(args)
+    _existing_index(settings)
+    assistant = Assistant(settings)
     with assistant.index.writing(wait=args.wait):
         removed, unknown = assistant.remove(args.paths)
     if args.json:
-        print(json.dumps({"removed": removed, "not_indexed": unknown}, indent=2,
-                         ensure_ascii=False))
+        print(safe_json({"removed": removed, "not_indexed": unknown}))
     else:
         for path in removed:
-            print(f"removed   {display_path(path)}")
+            print(f"removed   {safe(display_path(path))}")
         print(f"{len(removed)} document{'s' if len(removed) != 1 else ''} removed")
     for given in unknown:
-        print(f"assistant: {given}: not in the index (see `assistant sources`)", file=sys.stderr)
+        print(f"assistant: {safe(str(given))}: not in the index (see `assistant sources`)",
+              file=sys.stderr)
     return 2 if unknown and not removed else 0
 
 
 def _print_answer(answer) -> None:
-    print(answer.text)
+    print(safe(answer.text, keep="\n"))
     for note in answer.notes:
-        print(f"note: {note}")
+        print(f"note: {safe(note)}")
     if answer.citations:
         print("\nSources:")
         for c in answer.citations:
-            print(f"  [{c.n}] {c.sentence.location}  (score {c.score:.3f})")
-            print(f"      {c.sentence.text}")
+            print(f"  [{c.n}] {safe(c.sentence.location)}  (score {c.score:.3f})")
+            print(f"      {safe(c.sentence.text)}")
             _print_stale(c)
     elif answer.nearest:
         print("\nNearest sentences:")
         for c in answer.nearest:
-            print(f"  {c.sentence.location}  (score {c.score:.3f})")
-            print(f"      {c.sentence.text}")
+            print(f"  {safe(c.sentence.location)}  (score {c.score:.3f})")
+            print(f"      {safe(c.sentence.text)}")
             _print_stale(c)
 
 
@@ -227,10 +251,21 @@ def _print_stale(cited) -> None:
         print(f"      ! {hint(cited.stale_reason)} (the sentence is shown as indexed)")
 
 
+def _existing_index(settings) -> None:
+    """Readers never create an index: a mistyped --index is an error, not a new empty one."""
+    from assistant.config import default_index_dir
+    from assistant.store import check_index
+
+    if settings.index_dir != default_index_dir():
+        check_index(settings, create=False)
+
+
 def cmd_ask(args: argparse.Namespace) -> int:
     from assistant.service import Assistant
 
     settings = _settings(args)
+    if args.question.strip():  # an empty question is the first thing to say
+        _existing_index(settings)
     assistant = Assistant(settings)
     streamed = settings.llm != "offline" and not args.json and sys.stdout.isatty()
 
@@ -238,14 +273,14 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     def on_token(token: str) -> None:
         shown.append(token)
-        sys.stdout.write(token)
+        sys.stdout.write(safe(token, keep="\n"))
         sys.stdout.flush()
 
     if _default_index(args, settings):
         _index_seeds(assistant)
     answer = assistant.ask(args.question, on_token=on_token if streamed else None)
     if args.json:
-        print(json.dumps(answer.to_dict(), indent=2, ensure_ascii=False))
+        print(safe_json(answer.to_dict()))
     else:
         if shown:
             print("\n\nChecked against the sources:")
@@ -275,20 +310,34 @@ def _index_seeds(assistant) -> None:
 def cmd_cite(args: argparse.Namespace) -> int:
     from assistant.service import Assistant
 
-    assistant = Assistant(_settings(args))
+    settings = _settings(args)
+    _existing_index(settings)
+    assistant = Assistant(settings)
     matches = assistant.cite(args.text, k=args.k)
     if args.json:
-        print(json.dumps([{
+        print(safe_json([{
             "exact": m.exact, "score": round(m.score, 4), "id": m.sentence.id,
             "path": m.sentence.path, "line": m.sentence.line,
             "char_start": m.sentence.char_start, "char_end": m.sentence.char_end,
             "text": m.sentence.text, "stale": m.stale, "stale_reason": m.stale_reason}
-            for m in matches], indent=2, ensure_ascii=False))
+            for m in matches]))
     else:
         for m in matches:
             mark = "exact" if m.exact else f"{m.score:.3f}"
-            print(f"[{mark}] {m.sentence.location}\n    {m.sentence.text}")
+            print(f"[{mark}] {safe(m.sentence.location)}\n    {safe(m.sentence.text)}")
             _print_stale(m)
+    return 0
+
+
+def cmd_repair(args: argparse.Namespace) -> int:
+    from assistant.store import rebuild_catalog
+
+    settings = _settings(args)
+    report = rebuild_catalog(settings)
+    print(f"rebuilt the catalog of {safe(str(settings.index_dir))} from the Chroma store: "
+          f"{report['documents']} documents, {report['sentences']} sentences "
+          f"({report['texts_from_files']} document texts read from their files, the others "
+          "rebuilt from their sentences)")
     return 0
 
 
@@ -305,6 +354,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from assistant.config import load_settings
     from assistant.service import Assistant
 
+    _check_config(args.config)
     items = ev.load_items(args.file, args.limit)
     with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
         root = args.index or Path(tmp)
@@ -330,7 +380,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat,
-            "eval": cmd_eval, "sources": cmd_sources, "remove": cmd_remove}
+            "eval": cmd_eval, "sources": cmd_sources, "remove": cmd_remove,
+            "repair": cmd_repair}
+
+
+def _damaged(args: argparse.Namespace, exc: Exception) -> Exception:
+    from assistant.catalog import damaged
+    from assistant.store import catalog_path
+
+    try:
+        return damaged(catalog_path(_settings(args)), exc)
+    except AssistantError:
+        return exc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -342,7 +403,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except AssistantError as exc:
-        print(f"assistant: {exc}", file=sys.stderr)
+        print(f"assistant: {safe(str(exc))}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:  # a catalog damaged past the pages read on opening
+        print(f"assistant: {safe(str(_damaged(args, exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -4,7 +4,9 @@ and command-line flags, in that order, then passed down. No module-level state."
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -83,12 +85,10 @@ class Settings:
     """Where conversations are saved."""
 
     def __post_init__(self) -> None:
-        if self.llm not in ("offline", "openai"):
-            raise ConfigError(f"llm: unknown answerer {self.llm!r}; use 'offline' or 'openai'")
-        if self.top_k < 1:
-            raise ConfigError(f"top_k: must be at least 1, not {self.top_k}")
-        if self.timeout <= 0:
-            raise ConfigError(f"timeout: must be positive, not {self.timeout}")
+        for f in fields(self):
+            problem = _problem(f.name, getattr(self, f.name))
+            if problem:
+                raise ConfigError(f"{f.name}: {problem}")
 
     @property
     def max_file_bytes(self) -> int:
@@ -99,37 +99,92 @@ class Settings:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+_MINIMUM: dict[str, tuple[float, bool]] = {
+    # name: (bound, whether the bound itself is allowed)
+    "top_k": (1, True), "max_tokens": (1, True), "answer_sentences": (1, True),
+    "ingest_batch": (1, True), "max_retries": (0, True), "timeout": (0, False),
+    "max_file_mb": (0, False),
+}
+
+
+def _problem(name: str, value: Any) -> str | None:
+    """What is wrong with a setting's value (None when it can be used)."""
+    if name == "llm" and value not in ("offline", "openai"):
+        return f"unknown answerer {value!r}; use 'offline' or 'openai'"
+    if name in _MINIMUM:
+        bound, inclusive = _MINIMUM[name]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return f"must be a number, not {value!r}"
+        if value != value or value < bound or (value == bound and not inclusive):
+            word = "at least" if inclusive else "more than"
+            return f"must be {word} {bound:g}, not {value!r}"
+    return None
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
-    kinds = {f.name: f.type for f in fields(Settings)}
+    """A value from the TOML file (typed) or the environment (a string) as its field's type,
+    or ConfigError naming the field and where it came from."""
+    kinds = {f.name: str(f.type) for f in fields(Settings)}
     if name not in kinds:
         raise ConfigError(f"{source}: unknown setting {name!r}")
-    kind = str(kinds[name])
-    try:
-        if "Path" in kind:
-            return Path(os.path.expanduser(str(value)))
-        if kind.startswith("int"):
-            return int(value)
-        if kind.startswith("float"):
-            return float(value)
-    except ValueError:
-        raise ConfigError(f"{source}: {name} must be a number, not {value!r}") from None
-    return None if value == "" else str(value)
+    kind = kinds[name]
+    from_text = isinstance(value, str)
+    if kind.startswith(("int", "float")):
+        number: Any = value
+        if from_text:
+            try:
+                number = int(value) if kind.startswith("int") else float(value)
+            except ValueError:
+                number = None
+        whole = kind.startswith("int")
+        if isinstance(number, bool) or not isinstance(number, int | float) or (
+                whole and not isinstance(number, int)) or number != number:
+            what = "a whole number" if whole else "a number"
+            raise ConfigError(f"{source}: {name} must be {what}, not {value!r}")
+        value = float(number) if not whole else number
+    elif not from_text:
+        raise ConfigError(f"{source}: {name} must be a string, not {value!r}")
+    elif "Path" in kind:
+        if not value.strip():
+            raise ConfigError(f"{source}: {name} must name a folder, not an empty string")
+        value = Path(os.path.expanduser(value))
+    elif value == "" and "None" in kind:
+        value = None
+    problem = _problem(name, value)
+    if problem:
+        raise ConfigError(f"{source}: {name} {problem}")
+    return value
+
+
+_FIELDS = {f.name for f in fields(Settings)}
+
+
+def _warn(message: str) -> None:
+    print(f"assistant: warning: {message}", file=sys.stderr)
 
 
 def load_settings(
     config_file: Path | None = None,
     env: dict[str, str] | None = None,
+    warn: Callable[[str], None] = _warn,
     **overrides: Any,
 ) -> Settings:
-    """Defaults, then the TOML file, then ASSISTANT_* and OPENAI_* variables, then `overrides`."""
+    """Defaults, then the TOML file, then ASSISTANT_* and OPENAI_* variables, then `overrides`.
+
+    A config file that does not exist counts as empty (ASSISTANT_CONFIG=/nonexistent isolates
+    a run from the user's file; the CLI refuses a `--config` that is not there); an ASSISTANT_*
+    variable that names no setting is a warning (`warn`), not an error."""
     env = dict(os.environ) if env is None else env
     values: dict[str, Any] = {}
     path = config_file or Path(env.get(ENV_PREFIX + "CONFIG", "") or default_config_file())
-    if path.is_file():
+    if path.exists():
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config file "
+                              f"({exc.strerror or exc})") from None
         for key, value in data.items():
             values[key] = _coerce(key, value, str(path))
     if env.get("OPENAI_API_KEY"):
@@ -141,6 +196,9 @@ def load_settings(
             name = key[len(ENV_PREFIX):].lower()
             if name == "index":
                 name = "index_dir"
+            if name not in _FIELDS:
+                warn(f"{key} is not a setting of this assistant; it is ignored")
+                continue
             values[name] = _coerce(name, value, key)
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)

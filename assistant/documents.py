@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +57,39 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(f"{INDEX_VERSION}\n{text}".encode()).hexdigest()
 
 
+_NOT_PLAIN = re.compile(r"[\\\udc80-\udcff]")
+_ESCAPED = re.compile(r"\\(\\|x[0-9a-f]{2})")
+
+
+def path_key(path: str) -> str:
+    """The one storable form of a file name (SQLite, Chroma and JSON need valid Unicode, and
+    Python gives a name that is not UTF-8 as lone surrogates): each such byte becomes `\\xff`
+    and a backslash `\\\\`; every other name is kept exactly. `key_to_path` reverses it."""
+    if not _NOT_PLAIN.search(path):
+        return path
+    return _NOT_PLAIN.sub(
+        lambda m: "\\\\" if m.group() == "\\" else f"\\x{ord(m.group()) - 0xDC00:02x}", path)
+
+
+def key_to_path(key: str) -> str:
+    """The file name (as Python's os functions take it) of an index key from `path_key`."""
+    if "\\" not in key:
+        return key
+    parts = _ESCAPED.split(key)
+    raw = bytearray()
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            raw += os.fsencode(part)
+        else:
+            raw += b"\\" if part == "\\" else bytes([int(part[1:], 16)])
+    return os.fsdecode(bytes(raw))
+
+
 def key_path(path: Path) -> str:
     """The path a file is known by in the index: absolute, so any working directory agrees
-    (symlinks are kept as named, so a report names the file the user gave)."""
-    return os.path.abspath(path)
+    (symlinks are kept as named, so a report names the file the user gave), in the storable
+    form of `path_key`."""
+    return path_key(os.path.abspath(path))
 
 
 def display_path(path: str) -> str:
@@ -76,26 +108,60 @@ def make_document(path: str, text: str, title: str = "", **layout) -> Document:
                     **layout)
 
 
+_KINDS = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a named pipe (FIFO)",
+          stat.S_IFSOCK: "a socket", stat.S_IFCHR: "a character device",
+          stat.S_IFBLK: "a block device"}
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOENT:
+        return "broken symbolic link" if exc.filename and os.path.islink(exc.filename) \
+            else "no such file"
+    if exc.errno == errno.ELOOP:
+        return "symbolic link loop"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "cannot read: permission denied"
+    if exc.errno == errno.EISDIR:
+        return "is a directory"
+    return f"cannot read: {exc.strerror or exc}"
+
+
 def read_bytes(path: Path, max_bytes: int) -> bytes:
-    """The bytes of one file, or raise InputError with a one-line reason."""
+    """The bytes of one regular file, at most `max_bytes` of them, or raise InputError with a
+    one-line reason. Opened without blocking (a FIFO named notes.txt must not hang an ingest)
+    and checked on the open descriptor (no race with a rename); the read is bounded whatever
+    `stat` says (devices and /proc files report size 0)."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
     try:
-        size = path.stat().st_size
-    except FileNotFoundError:
-        raise InputError("no such file") from None
+        fd = os.open(path, flags)
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}") from None
-    if size > max_bytes:
-        raise InputError(
-            f"too large: {size / 1048576:.1f} MB is over the {max_bytes / 1048576:.1f} MB limit"
-        )
+        raise InputError(_reason(exc)) from None
     try:
-        data = path.read_bytes()
-    except PermissionError:
-        raise InputError("cannot read: permission denied") from None
-    except IsADirectoryError:
-        raise InputError("is a directory") from None
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = _KINDS.get(stat.S_IFMT(info.st_mode), "not a regular file")
+            raise InputError(f"not a regular file: {kind}" if kind != "a directory"
+                             else "is a directory")
+        limit = f"the {max_bytes / 1048576:.1f} MB limit"
+        if info.st_size > max_bytes:
+            raise InputError(f"too large: {info.st_size / 1048576:.1f} MB is over {limit}")
+        chunks: list[bytes] = []
+        got = 0
+        while got <= max_bytes:
+            chunk = os.read(fd, min(1 << 20, max_bytes + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+        if got > max_bytes:
+            raise InputError(f"too large: it grew past {limit} while being read")
+        data = b"".join(chunks)
+    except BlockingIOError:
+        raise InputError("cannot read: the file would block") from None
     except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}") from None
+        raise InputError(_reason(exc)) from None
+    finally:
+        os.close(fd)
     if not data.strip():
         raise InputError("empty file")
     return data
@@ -115,7 +181,8 @@ def read_document(path: Path, max_bytes: int) -> Document:
     result = readers.read(data, fmt)
     if not result.text.strip():
         raise InputError("no text found")
-    return make_document(key_path(path), result.text, title=result.title or path.stem,
+    title = result.title or path_key(path.stem)
+    return make_document(key_path(path), result.text, title=title,
                          format=result.format, pages=result.pages, sections=result.sections,
                          warnings=result.warnings,
                          file=before and FileState(before.st_size, before.st_mtime_ns,
@@ -139,23 +206,53 @@ class Found:
 
 
 def discover(paths: Iterable[Path]) -> Iterator[Found]:
-    """Walk files and folders (recursively, hidden entries ignored) in a stable order."""
+    """Walk files and folders (recursively, hidden entries ignored) in a stable order.
+
+    Symbolic links are followed, a linked folder once: a folder met again (a loop, or a
+    second link to it) and a folder that cannot be listed are report lines, never dropped."""
     for root in paths:
-        if not root.exists():
-            yield Found(root, "no such file or directory")
-        elif root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for name in sorted(filenames):
-                    if name.startswith("."):
-                        continue
-                    path = Path(dirpath) / name
-                    if supported(path):
-                        yield Found(path)
-                    else:
-                        yield Found(path, f"unsupported file type {path.suffix or '(none)'!r}")
+        if root.is_dir():
+            yield from _walk(root, {})
+        elif not root.exists():
+            reason = "broken symbolic link" if root.is_symlink() else "no such file or directory"
+            yield Found(root, reason)
         elif supported(root):
             yield Found(root)
         else:
             yield Found(root, f"unsupported file type {root.suffix or '(none)'!r}; "
                               f"supported: {_suffixes()}")
+
+
+def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> Iterator[Found]:
+    try:
+        info = folder.stat()
+    except OSError as exc:
+        yield Found(folder, _reason(exc))
+        return
+    first = seen.setdefault((info.st_dev, info.st_ino), folder)
+    if first is not folder:
+        what = "a symbolic link loop" if folder.is_relative_to(first) else "a second link"
+        yield Found(folder, f"{what}: this folder is already read as {path_key(str(first))}")
+        return
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted((e for e in it if not e.name.startswith(".")),
+                             key=lambda e: e.name)
+    except OSError as exc:
+        reason = _reason(exc).removeprefix("cannot read: ")
+        yield Found(folder, f"cannot list this folder: {reason}")
+        return
+    files, folders = [], []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()  # follows a symbolic link
+        except OSError:
+            is_dir = False
+        (folders if is_dir else files).append(Path(entry.path))
+    for path in files:
+        if supported(path):
+            yield Found(path)
+        else:
+            yield Found(path, f"unsupported file type {path.suffix or '(none)'!r}")
+    for path in folders:
+        yield from _walk(path, seen)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.catalog import DocRecord
-from assistant.documents import Document, discover, key_path, read_document
+from assistant.documents import Document, discover, key_path, key_to_path, read_document
 from assistant.errors import InputError
 from assistant.sentences import Sentence, doc_id_for, split_document
 from assistant.store import SentenceIndex
@@ -158,7 +158,7 @@ class Ingestor:
                 files.add(shown)
         return {path for path in self.index.documents()
                 if (path in files or any(path.startswith(p) for p in folders))
-                and not Path(path).exists()}
+                and not Path(key_to_path(path)).exists()}
 
     def _ingest(self, docs: list[Document], report: IngestReport,
                 progress: Progress | None) -> None:

@@ -16,6 +16,12 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _BLOCK_START = re.compile(r"^\s*(#{1,6}\s|[-*+]\s|\d+[.)]\s|>|\|)")
 _ENDS_SENTENCE = re.compile(r"[.!?:;\"'”’)\]]\s*$")
 _HAS_WORD = re.compile(r"\w")
+_MAX_SEGMENT = 3000
+"""Longest piece of a paragraph the segmenter sees at once: pysbd's time grows faster than the
+length of what it is given, so an overlong paragraph (a 10 MB line without punctuation) is cut
+into windows first, at a sentence end where there is one, else at a space."""
+_STOPS = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]")
+_CUT_AFTER = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s")
 
 
 @dataclass(frozen=True)
@@ -97,12 +103,44 @@ def _paragraphs(text: str) -> list[tuple[int, int]]:
     return out
 
 
+def _windows(para: str) -> list[tuple[int, int]]:
+    """Cut points of a paragraph into pieces of at most _MAX_SEGMENT characters (linear)."""
+    out: list[tuple[int, int]] = []
+    pos, n, half = 0, len(para), _MAX_SEGMENT // 2
+    while n - pos > _MAX_SEGMENT:
+        limit = pos + _MAX_SEGMENT
+        cut = -1
+        for m in _CUT_AFTER.finditer(para, pos + half, limit):
+            cut = m.end()
+        if cut < 0:
+            cut = para.rfind(" ", pos + half, limit) + 1
+        if cut <= pos:
+            cut = limit
+        out.append((pos, cut))
+        pos = cut
+    out.append((pos, n))
+    return out
+
+
 def _segment(para: str) -> list[tuple[int, int]]:
     """Sentence spans inside one paragraph, located exactly in the paragraph's own text."""
-    spans: list[tuple[int, int]] = []
-    cursor = 0
     # Line breaks inside a paragraph are wrapping, not boundaries; same length keeps offsets.
     para = para.replace("\r", " ").replace("\n", " ")
+    spans: list[tuple[int, int]] = []
+    for w_start, w_end in _windows(para):
+        window = para[w_start:w_end]
+        if _STOPS.search(window):
+            pieces = _segment_window(window)
+        else:  # no sentence punctuation: one sentence, without asking the segmenter
+            lead = len(window) - len(window.lstrip())
+            pieces = [(lead, len(window.rstrip()))] if window.strip() else []
+        spans.extend((w_start + s, w_start + e) for s, e in pieces)
+    return spans
+
+
+def _segment_window(para: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    cursor = 0
     for piece in _segmenter().segment(para):
         piece = piece.strip()
         if not piece:
@@ -119,18 +157,22 @@ def _segment(para: str) -> list[tuple[int, int]]:
 
 
 def split_spans(text: str) -> list[tuple[int, int, int]]:
-    """(char_start, char_end, line) of every sentence of `text`."""
+    """(char_start, char_end, line) of every sentence of `text`, in time linear in its length.
+
+    CRLF and CR line endings count as LF: paragraphs and line numbers are found on a copy of
+    the same length with each line ending as "\n" (a CRLF as " \n"), so spans stay exact."""
+    plain = text.replace("\r\n", " \n").replace("\r", "\n") if "\r" in text else text
     out: list[tuple[int, int, int]] = []
     line, counted_to = 1, 0
-    for p_start, p_end in _paragraphs(text):
-        para = text[p_start:p_end]
+    for p_start, p_end in _paragraphs(plain):
+        para = plain[p_start:p_end]
         if not para.strip():
             continue
         for s, e in _segment(para):
             start, end = p_start + s, p_start + e
             if not _HAS_WORD.search(text, start, end):
                 continue
-            line += text.count("\n", counted_to, start)
+            line += plain.count("\n", counted_to, start)
             counted_to = start
             out.append((start, end, line))
     return out

@@ -310,6 +310,108 @@ def catalog_path(settings: Settings) -> Path:
     return settings.data_dir / "server-cache" / f"{key}.sqlite3"
 
 
+def check_index(settings: Settings, create: bool) -> None:
+    """One clear line for an `--index` that cannot be an index: a file or a device, or (for
+    `ask` and `cite`, `create=False`) a folder that holds no index (a mistyped name must not
+    leave an empty index behind)."""
+    if settings.chroma_url:
+        return
+    folder = settings.index_dir
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(f"the index {folder} is not a folder: give --index a folder "
+                         "(ingest creates it)")
+    if not create and not catalog_path(settings).is_file():
+        what = "does not exist" if not folder.exists() else "holds no index"
+        raise StoreError(f"the index folder {folder} {what}: check the --index name, or run "
+                         f"`assistant ingest --index {folder} PATH` to create it")
+
+
+def rebuild_catalog(settings: Settings) -> dict[str, int]:
+    """`assistant repair`: a catalog SQLite cannot read is moved aside and rebuilt from the
+    sentences, spans and vectors that Chroma holds (embedded store). A document's text comes
+    from its file when the file still has the indexed content, else it is rebuilt from its
+    sentences at their offsets (what a citation shows stays exact). Returns the counts."""
+    if settings.chroma_url:
+        raise StoreError("repair rebuilds an embedded index; with a Chroma server the catalog "
+                         "is a cache: delete it and ask again")
+    check_index(settings, create=False)
+    from assistant.catalog import Catalog as _Catalog
+    from assistant.documents import key_to_path, read_document
+
+    path = catalog_path(settings)
+    with open(path.with_suffix(".lock"), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreBusyError(f"the index at {settings.index_dir} is being written; "
+                                 "repair it when that finishes") from None
+        chroma = ChromaStore(settings, registry=False)
+        try:
+            versions: dict[str, dict[str, list]] = {}
+            offset = 0
+            while True:
+                got = chroma.sentences.get(include=["documents", "metadatas", "embeddings"],
+                                           limit=BATCH, offset=offset)
+                for i, d, m, e in zip(got["ids"], got["documents"], got["metadatas"],
+                                      got["embeddings"], strict=True):
+                    versions.setdefault(m["path"], {}).setdefault(m["doc_hash"], []).append(
+                        (_sentence_from(i, d or "", m), np.asarray(e, dtype=np.float32)))
+                if len(got["ids"]) < BATCH:
+                    break
+                offset += len(got["ids"])
+        finally:
+            chroma.close()
+        if not versions:
+            raise StoreError(f"the Chroma store at {settings.index_dir} holds no sentences "
+                             "to rebuild the catalog from: ingest your files again")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for suffix in ("", "-wal", "-shm"):
+            old = Path(str(path) + suffix)
+            if old.exists():
+                old.rename(Path(f"{path}.damaged-{stamp}{suffix}"))
+        catalog = _Catalog(path)
+        report = {"documents": 0, "sentences": 0, "texts_from_files": 0}
+        try:
+            for doc_path, by_hash in sorted(versions.items()):
+                current = None
+                try:
+                    current = read_document(Path(key_to_path(doc_path)),
+                                            settings.max_file_bytes)
+                except Exception:  # gone, changed or unreadable: rebuild from the sentences
+                    pass
+                doc_hash = (current.content_hash if current and current.content_hash
+                            in by_hash else max(by_hash, key=lambda h: len(by_hash[h])))
+                rows = sorted(by_hash[doc_hash], key=lambda r: r[0].index)
+                sentences = [r[0] for r in rows]
+                if current is not None and current.content_hash == doc_hash:
+                    text = current.text
+                    report["texts_from_files"] += 1
+                else:
+                    text = _text_from(sentences)
+                record = DocRecord(doc_path, sentences[0].doc_id, doc_hash, sentences[0].title,
+                                   text, len(sentences))
+                catalog.replace_document(record, sentences, np.stack([r[1] for r in rows]))
+                report["documents"] += 1
+                report["sentences"] += len(sentences)
+        finally:
+            catalog.close()
+        return report
+
+
+def _text_from(sentences: list[Sentence]) -> str:
+    """A document's text rebuilt from its sentences: each at its offsets, the gaps filled
+    with the line breaks their line numbers need, then spaces."""
+    out: list[str] = []
+    at, line = 0, 1
+    for s in sentences:
+        gap = max(s.char_start - at, 0)
+        breaks = min(max(s.line - line, 0), gap)
+        out.append("\n" * breaks + " " * (gap - breaks))
+        out.append(s.text)
+        at, line = s.char_start + len(s.text), s.line + s.text.count("\n")
+    return "".join(out)
+
+
 def _who() -> str:
     command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv[:4]))
     return (f"process {os.getpid()} on {os.uname().nodename} ({command or 'python'}), "
@@ -323,6 +425,7 @@ class SentenceIndex:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.embedded = not settings.chroma_url
+        check_index(settings, create=True)
         self.catalog = Catalog(catalog_path(settings))
         self.degraded: str | None = None
         """Why vector search is answered from the catalog instead of Chroma (embedded only)."""
@@ -330,7 +433,10 @@ class SentenceIndex:
         self._exact: tuple[int, list[str], np.ndarray] | None = None
         self._holding = False
         self._seen = self.catalog.generation()
-        if self.embedded:
+        if self.embedded and self.catalog.read_only:
+            # Chroma writes its own files even to read; the catalog's vectors answer instead.
+            self.degraded = f"the index folder {settings.index_dir} is read-only"
+        elif self.embedded:
             try:
                 self._chroma = ChromaStore(settings, registry=False)
             except StoreError as exc:
@@ -466,7 +572,7 @@ class SentenceIndex:
                 self._synced = time.monotonic()
             return
         generation = self.catalog.generation()
-        if generation == self._seen:
+        if generation == self._seen or self.catalog.read_only:
             return
         if self._chroma is not None:
             self._chroma.close()

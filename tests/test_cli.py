@@ -44,6 +44,11 @@ def test_empty_question_and_empty_index_exit_non_zero(tmp_path):
     out = run("ask", "--index", index, "  ")
     assert out.returncode == 2 and "question is empty" in out.stderr
     out = run("ask", "--index", index, "What did Putin confirm?")
+    assert out.returncode == 2 and "does not exist" in out.stderr  # a mistyped --index
+    assert "assistant ingest" in out.stderr and not Path(index).exists()
+    (tmp_path / "nothing").mkdir()
+    assert run("ingest", "--index", index, str(tmp_path / "nothing")).returncode == 0
+    out = run("ask", "--index", index, "What did Putin confirm?")
     assert out.returncode == 2 and "is empty" in out.stderr and "assistant ingest" in out.stderr
     assert "Traceback" not in out.stderr
 

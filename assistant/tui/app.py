@@ -143,7 +143,7 @@ class ChatApp(App):
         except Exception as exc:  # noqa: BLE001 - shown, and every question will say it too
             message = str(exc) if isinstance(exc, AssistantError) else f"unexpected: {exc!r}"
             self.call_from_thread(self.notify, message, title="Cannot start",
-                                  severity="error", timeout=10)
+                                  severity="error", timeout=10, markup=False)
             self.call_from_thread(self.status.set, state="not ready")
             return
         finally:
@@ -193,7 +193,7 @@ class ChatApp(App):
 
     def fail(self, message: str, text: str | None = None, title: str = "") -> None:
         """An error is a notification, and what the user typed goes back into the input."""
-        self.notify(message, title=title, severity="error", timeout=8)
+        self.notify(message, title=title, severity="error", timeout=8, markup=False)
         box = self.main.query_one("#ask", HistoryInput)
         if text is not None and not box.value:
             box.value = text
@@ -241,7 +241,7 @@ class ChatApp(App):
 
         message = str(exc) if isinstance(exc, AssistantError) else f"unexpected error: {exc!r}"
         if not view.is_attached:
-            return self.notify(message, severity="error", timeout=8)
+            return self.notify(message, severity="error", timeout=8, markup=False)
         view.show_error(message)
         self.fail(message, text if view.kind == "answer" else f"/cite {text}")
 
@@ -264,7 +264,8 @@ class ChatApp(App):
                 self.conversation_id = self.store.create(entry.question)
             self.store.add(self.conversation_id, entry)
         except Exception as exc:  # noqa: BLE001 - saving must not lose the answer on screen
-            self.notify(f"could not save the conversation: {exc}", severity="warning")
+            self.notify(f"could not save the conversation: {exc}", severity="warning",
+                        markup=False)
 
     # -- /cite -------------------------------------------------------------------------------
     def cite(self, text: str) -> None:
@@ -311,7 +312,7 @@ class ChatApp(App):
                     self.call_from_thread(self.fail, message["error"], again, "Ingest failed")
                 elif "summary" in message:
                     self.call_from_thread(self.notify, message["summary"], title="Ingest done",
-                                          timeout=8)
+                                          timeout=8, markup=False)
         except OSError as exc:
             self.call_from_thread(self.fail, f"cannot start the ingest: {exc}", again)
         finally:
@@ -428,7 +429,7 @@ class ChatApp(App):
         except OSError as exc:
             return self.fail(f"cannot export: {exc.strerror or exc}", f"/export {target or ''}")
         self.last_export = (md, js)
-        self.notify(f"{md}\n{js}", title="Exported", timeout=8)
+        self.notify(f"{md}\n{js}", title="Exported", timeout=8, markup=False)
 
     def action_help(self) -> None:
         from assistant.tui.screens.help import HelpScreen

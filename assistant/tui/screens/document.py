@@ -12,6 +12,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from assistant.display import safe, same_length
+
 if TYPE_CHECKING:
     from assistant.sentences import Sentence
     from assistant.service import Assistant
@@ -78,7 +80,7 @@ class DocumentScreen(Screen):
         if text is None:
             self.query_one("#doc-text", Static).update(
                 Content.styled("This document is no longer in the index.", "$error"))
-            note.update(Content.assemble(("cited sentence: ", "bold"), s.text))
+            note.update(Content.assemble(("cited sentence: ", "bold"), safe(s.text)))
             return
         start, end = s.char_start, s.char_end
         if text[start:end] != s.text:  # the file changed since: look for the sentence
@@ -97,7 +99,7 @@ class DocumentScreen(Screen):
         if start >= 0:
             self.span = (start, end)
             spans.append((start, end, "bold $text on $accent 40%"))
-        content = Content(text)
+        content = Content(same_length(text))  # one character for one: the spans stay valid
         for a, b, style in spans:
             content = content.stylize(style, a, b)
         self.query_one("#doc-text", Static).update(content)

@@ -9,6 +9,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Static
 
+from assistant.display import safe
 from assistant.tui.widgets.text import entry_body
 
 if TYPE_CHECKING:
@@ -35,7 +36,8 @@ class EntryView(Vertical):
 
     def compose(self):
         prefix = "cite ▸ " if self.kind == "cite" else "you ▸ "
-        yield Static(Content.assemble((prefix, "bold"), self.question), classes="question",
+        yield Static(Content.assemble((prefix, "bold"), safe(self.question)),
+                     classes="question",
                      markup=False)
         self._reply = Static(self._body, classes="reply")
         yield self._reply
@@ -51,7 +53,7 @@ class EntryView(Vertical):
 
     def append_token(self, token: str) -> None:
         self._streamed.append(token)
-        self._show(Content("".join(self._streamed)))
+        self._show(Content(safe("".join(self._streamed), keep="\n")))
 
     def show_entry(self, entry: Entry) -> None:
         self.entry = entry

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
@@ -37,7 +38,7 @@ class EvidencePane(Vertical):
     def show(self, position: int | None, items: list[Evidence], title: str = "Evidence") -> None:
         self.position = position
         self.items = items
-        self.query_one("#evidence-title", Label).update(title)
+        self.query_one("#evidence-title", Label).update(Content(title))  # never markup
         options = self.query_one(OptionList)
         options.clear_options()
         rows: list[Option | None] = []

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from textual.content import Content, Span
 
+from assistant.display import safe
+
 if TYPE_CHECKING:
     from assistant.conversations import Entry, Evidence
 
@@ -28,6 +30,7 @@ class Builder:
         self.length = 0
 
     def add(self, text: str, *styles: str) -> Builder:
+        text = safe(text, keep="\n")  # document text and file names: never raw controls
         for style in styles:
             if style and text:
                 self.spans.append(Span(self.length, self.length + len(text), style))
