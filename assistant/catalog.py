@@ -45,7 +45,16 @@ _DOC_COLUMNS = ("path, doc_id, content_hash, title, text, n_sentences, "
                 + ", ".join(c for c, _ in _FRESHNESS_COLUMNS))
 _DOC_HEADS = _DOC_COLUMNS.replace(" text,", " '',")
 """The same columns with the text left out (it can be large)."""
-_COLUMNS = "id, doc_id, path, idx, char_start, char_end, line, text, doc_hash, title"
+_COLUMNS = ("id, doc_id, path, idx, char_start, char_end, line, text, doc_hash, title, "
+            "page, page_end, page_label, section")
+_N = len(_COLUMNS.split(","))
+_PLACE_COLUMNS = {
+    "sentences": {"page": "INTEGER", "page_end": "INTEGER",
+                  "page_label": "TEXT NOT NULL DEFAULT ''",
+                  "section": "TEXT NOT NULL DEFAULT ''"},
+}
+"""Where a sentence is (page, printed label, section): added to catalogs written before
+readers had pages (issue 14). A document's format and page count are _FRESHNESS_COLUMNS."""
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     "a an the of in on at to for is are was were be been by with and or but what which who "
@@ -110,7 +119,18 @@ def _row_to_sentence(row: tuple) -> Sentence:
     return Sentence(
         id=row[0], doc_id=row[1], path=row[2], index=row[3], char_start=row[4],
         char_end=row[5], line=row[6], text=row[7], doc_hash=row[8], title=row[9],
+        page=row[10], page_end=row[11], page_label=row[12] or "", section=row[13] or "",
     )
+
+
+def _add_place_columns(db: sqlite3.Connection) -> None:
+    """ALTER TABLE ADD COLUMN for each place column a catalog lacks (new and old catalogs)."""
+    for table, wanted in _PLACE_COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        for column, decl in wanted.items():
+            if column not in have:
+                with db:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 class Catalog:
@@ -146,6 +166,7 @@ class Catalog:
                         with self._db:
                             self._db.execute(f"ALTER TABLE sentences ADD COLUMN {column} BLOB")
                 self._migrate_freshness()
+                _add_place_columns(self._db)
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 49:
@@ -237,9 +258,10 @@ class Catalog:
             for s, blob in zip(sentences, blobs, strict=True):
                 cur = self._db.execute(
                     f"INSERT INTO sentences ({_COLUMNS}, vector, tokens) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"VALUES ({','.join('?' * (_N + 2))})",
                     (s.id, s.doc_id, s.path, s.index, s.char_start, s.char_end, s.line, s.text,
-                     s.doc_hash, s.title, blob, tokens.get(s.id)),
+                     s.doc_hash, s.title, s.page, s.page_end, s.page_label, s.section, blob,
+                     tokens.get(s.id)),
                 )
                 self._db.execute(
                     "INSERT INTO fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, s.text)
@@ -314,8 +336,8 @@ class Catalog:
             if not rows:
                 return
             last = rows[-1][0]
-            matrix = np.frombuffer(b"".join(r[11] for r in rows), dtype=np.float32)
-            yield [_row_to_sentence(r[1:11]) for r in rows], matrix.reshape(len(rows), -1)
+            matrix = np.frombuffer(b"".join(r[_N + 1] for r in rows), dtype=np.float32)
+            yield [_row_to_sentence(r[1 : _N + 1]) for r in rows], matrix.reshape(len(rows), -1)
 
     def neighbours(self, sentence: Sentence, before: int = 2, after: int = 2) -> list[Sentence]:
         """The sentence with up to `before` and `after` sentences around it, in order."""

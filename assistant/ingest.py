@@ -31,6 +31,7 @@ class FileReport:
     status: str  # indexed | unchanged | removed | skipped
     reason: str = ""
     sentences: int = 0
+    warnings: list[str] = field(default_factory=list)  # indexed, but e.g. some pages had no text
 
 
 @dataclass
@@ -306,6 +307,7 @@ class Ingestor:
         for doc, sents in batch:
             state["done"] += len(sents)
             report.sentences_embedded += len(sents)
-            report.files.append(FileReport(doc.path, "indexed", sentences=len(sents)))
+            report.files.append(FileReport(doc.path, "indexed", sentences=len(sents),
+                                           warnings=list(doc.warnings)))
             if progress:
                 progress(state["done"], state["total"], doc.path)

@@ -26,6 +26,7 @@ Chroma server (`--chroma-url`). The server keeps its data safe itself; the colle
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import itertools
@@ -59,17 +60,41 @@ _OPENS = itertools.count()
 
 
 def _metadata(s: Sentence) -> dict:
-    return {
+    meta = {
         "path": s.path, "doc_id": s.doc_id, "doc_hash": s.doc_hash, "sentence_index": s.index,
         "char_start": s.char_start, "char_end": s.char_end, "line": s.line, "title": s.title,
     }
+    # Chroma metadata cannot hold None: a sentence without a page has no page keys at all.
+    if s.page is not None:
+        meta["page"] = s.page
+        meta["page_label"] = s.page_label
+        if s.page_end is not None:
+            meta["page_end"] = s.page_end
+    if s.section:
+        meta["section"] = s.section
+    return meta
+
+
+def _registry_metadata(r: DocRecord) -> dict:
+    """A commit record as Chroma metadata (which cannot hold None: unknown fields left out)."""
+    meta = {"path": r.path, "doc_id": r.doc_id, "content_hash": r.content_hash,
+            "title": r.title, "n_sentences": r.n_sentences, "format": r.format or "text",
+            "pages": r.pages or 0}
+    for name in ("size", "mtime_ns", "byte_hash", "indexed_at"):
+        if getattr(r, name) is not None:
+            meta[name] = getattr(r, name)
+    return meta
 
 
 def _sentence_from(id_: str, text: str, meta: dict) -> Sentence:
+    page, page_end = meta.get("page"), meta.get("page_end")
     return Sentence(
         id=id_, doc_id=meta["doc_id"], path=meta["path"], index=int(meta["sentence_index"]),
         char_start=int(meta["char_start"]), char_end=int(meta["char_end"]),
         line=int(meta["line"]), text=text, doc_hash=meta["doc_hash"], title=meta.get("title", ""),
+        page=int(page) if page is not None else None,
+        page_end=int(page_end) if page_end is not None else None,
+        page_label=meta.get("page_label", ""), section=meta.get("section", ""),
     )
 
 
@@ -177,7 +202,10 @@ class ChromaStore:
         got = self.registry.get(include=["metadatas"])
         return {
             m["path"]: DocRecord(m["path"], m["doc_id"], m["content_hash"], m.get("title", ""),
-                                 "", int(m["n_sentences"]))
+                                 "", int(m["n_sentences"]), format=m.get("format", "text"),
+                                 pages=m.get("pages") or None, size=m.get("size"),
+                                 mtime_ns=m.get("mtime_ns"), byte_hash=m.get("byte_hash"),
+                                 indexed_at=m.get("indexed_at"))
             for m in got["metadatas"] or []
         }
 
@@ -194,10 +222,7 @@ class ChromaStore:
             ids=[_registry_id(r.path) for r in records],
             embeddings=[[1.0] for _ in records],
             documents=[r.text for r in records],
-            metadatas=[{
-                "path": r.path, "doc_id": r.doc_id, "content_hash": r.content_hash,
-                "title": r.title, "n_sentences": r.n_sentences,
-            } for r in records],
+            metadatas=[_registry_metadata(r) for r in records],
         )
 
     def uncommit(self, path: str) -> None:
@@ -483,8 +508,7 @@ class SentenceIndex:
         for path, rec in committed.items():
             if local.get(path) is None or local[path].content_hash != rec.content_hash:
                 text = self.chroma.committed_text(path)
-                full = DocRecord(rec.path, rec.doc_id, rec.content_hash, rec.title, text,
-                                 rec.n_sentences)
+                full = dataclasses.replace(rec, text=text)
                 sentences, vectors = self.chroma.fetch(path, rec.content_hash)
                 self.catalog.replace_document(full, sentences, vectors if sentences else None)
                 fixed += 1

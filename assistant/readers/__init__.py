@@ -18,6 +18,7 @@ SUFFIXES: dict[str, str] = {
     ".txt": "text",
     ".md": "markdown",
     ".markdown": "markdown",
+    ".pdf": "pdf",
 }
 """Suffix -> format for every file type the assistant reads. A format's module registers its
 suffixes here when it is added (assistant/readers/<module>.py, see MODULES)."""
@@ -25,6 +26,7 @@ suffixes here when it is added (assistant/readers/<module>.py, see MODULES)."""
 MODULES: dict[str, str] = {
     "text": "text",
     "markdown": "text",
+    "pdf": "pdf",
 }
 """Format -> module in this package that reads it (its `read(data: bytes, fmt: str)`)."""
 
