@@ -8,7 +8,7 @@ Fidelity: of the dev questions whose document was rendered in the format, the fr
 sentences found whole in the extracted text (both normalised as the eval README says:
 ASCII-folded, lower case, letters and digits only), and the fraction of documents whose whole
 plain text is found. Speed: documents per second, parsing only, best of 3. trafilatura was not
-measured: it pulls in certifi (MPL-2.0), outside the licences we accept.
+measured: its tree (courlan -> tld, MPL/GPL/LGPL) is outside the licences we accept.
 """
 
 from __future__ import annotations
