@@ -45,7 +45,8 @@ class Citation:
         s = self.sentence
         return {"id": s.id, "n": self.n, "doc": s.doc_id, "path": s.path, "line": s.line,
                 "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
-                "score": round(self.score, 4)}
+                "page": s.page, "page_end": s.page_end, "page_label": s.page_label,
+                "section": s.section, "score": round(self.score, 4)}
 
 
 @dataclass

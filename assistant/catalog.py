@@ -33,7 +33,17 @@ CREATE INDEX IF NOT EXISTS sentences_path ON sentences(path);
 CREATE INDEX IF NOT EXISTS sentences_doc ON sentences(doc_id, idx);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, tokenize='porter unicode61');
 """
-_COLUMNS = "id, doc_id, path, idx, char_start, char_end, line, text, doc_hash, title"
+_COLUMNS = ("id, doc_id, path, idx, char_start, char_end, line, text, doc_hash, title, "
+            "page, page_end, page_label, section")
+_N = len(_COLUMNS.split(","))
+_PLACE_COLUMNS = {
+    "sentences": {"page": "INTEGER", "page_end": "INTEGER",
+                  "page_label": "TEXT NOT NULL DEFAULT ''",
+                  "section": "TEXT NOT NULL DEFAULT ''"},
+    "docs": {"format": "TEXT NOT NULL DEFAULT 'text'", "pages": "INTEGER NOT NULL DEFAULT 0"},
+}
+"""Where a sentence is (page, printed label, section) and a document's format and page count:
+added to catalogs written before readers had pages (issue 14)."""
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(
     "a an the of in on at to for is are was were be been by with and or but what which who "
@@ -55,13 +65,26 @@ class DocRecord:
     title: str
     text: str
     n_sentences: int
+    format: str = "text"
+    pages: int = 0
 
 
 def _row_to_sentence(row: tuple) -> Sentence:
     return Sentence(
         id=row[0], doc_id=row[1], path=row[2], index=row[3], char_start=row[4],
         char_end=row[5], line=row[6], text=row[7], doc_hash=row[8], title=row[9],
+        page=row[10], page_end=row[11], page_label=row[12] or "", section=row[13] or "",
     )
+
+
+def _add_place_columns(db: sqlite3.Connection) -> None:
+    """ALTER TABLE ADD COLUMN for each place column a catalog lacks (new and old catalogs)."""
+    for table, wanted in _PLACE_COLUMNS.items():
+        have = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+        for column, decl in wanted.items():
+            if column not in have:
+                with db:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 class Catalog:
@@ -82,6 +105,7 @@ class Catalog:
                     if column not in columns:
                         with self._db:
                             self._db.execute(f"ALTER TABLE sentences ADD COLUMN {column} BLOB")
+                _add_place_columns(self._db)
                 break
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) or attempt == 49:
@@ -94,13 +118,14 @@ class Catalog:
     # -- documents -----------------------------------------------------------------------
     def documents(self) -> dict[str, DocRecord]:
         rows = self._db.execute(
-            "SELECT path, doc_id, content_hash, title, '', n_sentences FROM docs"
+            "SELECT path, doc_id, content_hash, title, '', n_sentences, format, pages FROM docs"
         ).fetchall()
         return {r[0]: DocRecord(*r) for r in rows}
 
     def document(self, path: str) -> DocRecord | None:
         row = self._db.execute(
-            "SELECT path, doc_id, content_hash, title, text, n_sentences FROM docs WHERE path=?",
+            "SELECT path, doc_id, content_hash, title, text, n_sentences, format, pages "
+            "FROM docs WHERE path=?",
             (path,),
         ).fetchone()
         return DocRecord(*row) if row else None
@@ -130,17 +155,19 @@ class Catalog:
         with self._db:
             self._delete(record.path)
             self._db.execute(
-                "INSERT INTO docs VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO docs (path, doc_id, content_hash, title, text, n_sentences, format, "
+                "pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.path, record.doc_id, record.content_hash, record.title, record.text,
-                 record.n_sentences),
+                 record.n_sentences, record.format, record.pages),
             )
             self._bump()
             for s, blob in zip(sentences, blobs, strict=True):
                 cur = self._db.execute(
                     f"INSERT INTO sentences ({_COLUMNS}, vector, tokens) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    f"VALUES ({','.join('?' * (_N + 2))})",
                     (s.id, s.doc_id, s.path, s.index, s.char_start, s.char_end, s.line, s.text,
-                     s.doc_hash, s.title, blob, tokens.get(s.id)),
+                     s.doc_hash, s.title, s.page, s.page_end, s.page_label, s.section, blob,
+                     tokens.get(s.id)),
                 )
                 self._db.execute(
                     "INSERT INTO fts(rowid, text) VALUES (?, ?)", (cur.lastrowid, s.text)
@@ -215,8 +242,8 @@ class Catalog:
             if not rows:
                 return
             last = rows[-1][0]
-            matrix = np.frombuffer(b"".join(r[11] for r in rows), dtype=np.float32)
-            yield [_row_to_sentence(r[1:11]) for r in rows], matrix.reshape(len(rows), -1)
+            matrix = np.frombuffer(b"".join(r[_N + 1] for r in rows), dtype=np.float32)
+            yield [_row_to_sentence(r[1 : _N + 1]) for r in rows], matrix.reshape(len(rows), -1)
 
     def neighbours(self, sentence: Sentence, before: int = 2, after: int = 2) -> list[Sentence]:
         """The sentence with up to `before` and `after` sentences around it, in order."""

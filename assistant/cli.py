@@ -108,6 +108,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for f in report.files:
             detail = f" ({f.reason})" if f.reason else (f" ({f.sentences} sentences)"
                                                        if f.sentences else "")
+            if f.warnings:
+                detail += f"; warning: {'; '.join(f.warnings)}"
             print(f"{f.status:<9} {display_path(f.path)}{detail}")
         print(report.summary())
     return 0
@@ -163,6 +165,8 @@ def cmd_cite(args: argparse.Namespace) -> int:
             "exact": m.exact, "score": round(m.score, 4), "id": m.sentence.id,
             "path": m.sentence.path, "line": m.sentence.line,
             "char_start": m.sentence.char_start, "char_end": m.sentence.char_end,
+            "page": m.sentence.page, "page_end": m.sentence.page_end,
+            "page_label": m.sentence.page_label, "section": m.sentence.section,
             "text": m.sentence.text} for m in matches], indent=2, ensure_ascii=False))
     else:
         for m in matches:

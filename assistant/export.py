@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 from assistant.conversations import Entry, answer_segments
-from assistant.documents import display_path
 from assistant.sentences import Sentence
 
 
 def _location(s: Sentence) -> str:
-    return f"{display_path(s.path)}:{s.line}"
+    """`path:line`, or `path p. 3, line 12` for a paged format (see Sentence.location)."""
+    return s.location
 
 
 def _quote(text: str) -> str:
@@ -66,7 +66,9 @@ def to_markdown(entries: list[Entry], title: str = "Conversation") -> str:
 
 def _sentence_dict(s: Sentence) -> dict:
     return {"id": s.id, "doc": s.doc_id, "path": s.path, "line": s.line,
-            "char_start": s.char_start, "char_end": s.char_end, "text": s.text}
+            "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
+            "page": s.page, "page_end": s.page_end, "page_label": s.page_label,
+            "section": s.section}
 
 
 def to_json(entries: list[Entry], title: str = "Conversation") -> dict:

@@ -29,6 +29,7 @@ class FileReport:
     status: str  # indexed | unchanged | removed | skipped
     reason: str = ""
     sentences: int = 0
+    warnings: list[str] = field(default_factory=list)  # indexed, but e.g. some pages had no text
 
 
 @dataclass
@@ -200,7 +201,7 @@ class Ingestor:
         items = []
         for doc, sents in batch:
             record = DocRecord(doc.path, doc_id_for(doc.path), doc.content_hash, doc.title,
-                               doc.text, len(sents))
+                               doc.text, len(sents), doc.format, len(doc.pages))
             items.append((record, sents, vectors[offset : offset + len(sents)]))
             offset += len(sents)
         if self._preload is not None:
@@ -210,6 +211,7 @@ class Ingestor:
         for doc, sents in batch:
             state["done"] += len(sents)
             report.sentences_embedded += len(sents)
-            report.files.append(FileReport(doc.path, "indexed", sentences=len(sents)))
+            report.files.append(FileReport(doc.path, "indexed", sentences=len(sents),
+                                           warnings=list(doc.warnings)))
             if progress:
                 progress(state["done"], state["total"], doc.path)

@@ -5,6 +5,7 @@ so a citation can be shown in its source and checked by anyone."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 from dataclasses import dataclass
@@ -32,13 +33,37 @@ class Sentence:
     text: str
     doc_hash: str
     title: str = ""
+    page: int | None = None
+    """Physical page (1-based) where the sentence starts, for formats with pages (PDF)."""
+    page_end: int | None = None
+    """The page where it ends, when it crosses a page break (else None)."""
+    page_label: str = ""
+    """The printed label of `page` ("iv", "12") when the file has labels."""
+    section: str = ""
+    """The heading in force where the sentence starts (DOCX, HTML, EPUB)."""
+
+    @property
+    def place(self) -> str:
+        """Where the sentence is, without the path: `p. 3, line 12` (the line within the page),
+        `pp. 3–4, line 40` across a page break, `line 12` without pages; `, § Methods` added
+        where the format has headings."""
+        if self.page is None:
+            where = f"line {self.line}"
+        else:
+            pages = (f"pp. {self.page}–{self.page_end}" if self.page_end else f"p. {self.page}")
+            label = (f" (printed {self.page_label})"
+                     if self.page_label and self.page_label != str(self.page) else "")
+            where = f"{pages}{label}, line {self.line}"
+        return f"{where}, § {self.section}" if self.section else where
 
     @property
     def location(self) -> str:
-        """`path:line` as shown to the user."""
+        """`path:line` as shown to the user, or `path p. 3, line 12` for a paged format."""
         from assistant.documents import display_path
 
-        return f"{display_path(self.path)}:{self.line}"
+        if self.page is None and not self.section:
+            return f"{display_path(self.path)}:{self.line}"
+        return f"{display_path(self.path)} {self.place}"
 
 
 def doc_id_for(path: str) -> str:
@@ -136,8 +161,43 @@ def split_spans(text: str) -> list[tuple[int, int, int]]:
     return out
 
 
+class _Places:
+    """Page and section of character offsets of one document (bisect over their starts)."""
+
+    def __init__(self, doc: Document) -> None:
+        self.text = doc.text
+        self.pages = doc.pages
+        self.page_starts = [p.start for p in doc.pages]
+        self.sections = doc.sections
+        self.section_starts = [s.start for s in doc.sections]
+
+    def page_index(self, offset: int) -> int:
+        return max(bisect.bisect_right(self.page_starts, offset) - 1, 0)
+
+    def fields(self, start: int, end: int, line: int) -> dict:
+        out: dict = {"line": line}
+        if self.pages:
+            i = self.page_index(start)
+            page = self.pages[i]
+            last = self.pages[self.page_index(max(end - 1, start))]
+            lines = page.lines
+            # The line within the page: the printed line where the reader knows it, else the
+            # lines of the canonical text since the page began.
+            in_page = (bisect.bisect_right(lines, start) if lines
+                       else self.text.count("\n", page.start, start) + 1)
+            out.update(page=page.number, page_label=page.label, line=max(in_page, 1),
+                       page_end=last.number if last.number != page.number else None)
+        if self.sections:
+            j = bisect.bisect_right(self.section_starts, start) - 1
+            if j >= 0:
+                out["section"] = self.sections[j].title
+        return out
+
+
 def split_document(doc: Document) -> list[Sentence]:
+    """The document's sentences; for paged formats `line` is the line within the page."""
     doc_id = doc_id_for(doc.path)
+    places = _Places(doc)
     return [
         Sentence(
             id=sentence_id(doc_id, doc.content_hash, i),
@@ -146,10 +206,10 @@ def split_document(doc: Document) -> list[Sentence]:
             index=i,
             char_start=start,
             char_end=end,
-            line=line,
             text=doc.text[start:end],
             doc_hash=doc.content_hash,
             title=doc.title,
+            **places.fields(start, end, line),
         )
         for i, (start, end, line) in enumerate(split_spans(doc.text))
     ]

@@ -59,17 +59,30 @@ _OPENS = itertools.count()
 
 
 def _metadata(s: Sentence) -> dict:
-    return {
+    meta = {
         "path": s.path, "doc_id": s.doc_id, "doc_hash": s.doc_hash, "sentence_index": s.index,
         "char_start": s.char_start, "char_end": s.char_end, "line": s.line, "title": s.title,
     }
+    # Chroma metadata cannot hold None: a sentence without a page has no page keys at all.
+    if s.page is not None:
+        meta["page"] = s.page
+        meta["page_label"] = s.page_label
+        if s.page_end is not None:
+            meta["page_end"] = s.page_end
+    if s.section:
+        meta["section"] = s.section
+    return meta
 
 
 def _sentence_from(id_: str, text: str, meta: dict) -> Sentence:
+    page, page_end = meta.get("page"), meta.get("page_end")
     return Sentence(
         id=id_, doc_id=meta["doc_id"], path=meta["path"], index=int(meta["sentence_index"]),
         char_start=int(meta["char_start"]), char_end=int(meta["char_end"]),
         line=int(meta["line"]), text=text, doc_hash=meta["doc_hash"], title=meta.get("title", ""),
+        page=int(page) if page is not None else None,
+        page_end=int(page_end) if page_end is not None else None,
+        page_label=meta.get("page_label", ""), section=meta.get("section", ""),
     )
 
 
@@ -177,7 +190,8 @@ class ChromaStore:
         got = self.registry.get(include=["metadatas"])
         return {
             m["path"]: DocRecord(m["path"], m["doc_id"], m["content_hash"], m.get("title", ""),
-                                 "", int(m["n_sentences"]))
+                                 "", int(m["n_sentences"]), m.get("format", "text"),
+                                 int(m.get("pages", 0)))
             for m in got["metadatas"] or []
         }
 
@@ -196,7 +210,8 @@ class ChromaStore:
             documents=[r.text for r in records],
             metadatas=[{
                 "path": r.path, "doc_id": r.doc_id, "content_hash": r.content_hash,
-                "title": r.title, "n_sentences": r.n_sentences,
+                "title": r.title, "n_sentences": r.n_sentences, "format": r.format,
+                "pages": r.pages,
             } for r in records],
         )
 
@@ -378,7 +393,7 @@ class SentenceIndex:
             if local.get(path) is None or local[path].content_hash != rec.content_hash:
                 text = self.chroma.committed_text(path)
                 full = DocRecord(rec.path, rec.doc_id, rec.content_hash, rec.title, text,
-                                 rec.n_sentences)
+                                 rec.n_sentences, rec.format, rec.pages)
                 sentences, vectors = self.chroma.fetch(path, rec.content_hash)
                 self.catalog.replace_document(full, sentences, vectors if sentences else None)
                 fixed += 1

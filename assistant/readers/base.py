@@ -25,12 +25,14 @@ class ReaderError(InputError):
 @dataclass(frozen=True)
 class Page:
     """Physical page `number` (1-based) covers text[start:end]; `label` is its printed label
-    ("iv", "12") when the file has one, else ""."""
+    ("iv", "12") when the file has one, else "". `lines` are the offsets in the text where the
+    page's printed lines start (so a citation can say "line 12" of the page), when known."""
 
     start: int
     end: int
     number: int
     label: str = ""
+    lines: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
