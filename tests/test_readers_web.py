@@ -225,3 +225,16 @@ def test_every_gold_sentence_of_the_rendered_eval_files_is_read(fmt):
     golds = [(r["doc_id"], g) for r in rows if r["doc_id"] in texts for g in r["gold_sentences"]]
     missing = [g for d, g in golds if _norm(g) not in texts[d]]
     assert not missing, missing[:3]
+
+
+def test_prose_laid_out_in_a_table_keeps_its_paragraphs():
+    prose = "The ferry leaves at noon from the north pier in every season of the year. " * 3
+    page = (f"<html><body><table><tr><td><p>{prose}</p><p>Tickets are sold on board.</p></td>"
+            "<td>Menu</td></tr><tr><td>Adult</td><td>45 kroner</td></tr></table>").encode()
+    blocks = readers.read(page, "html").text.split("\n\n")
+    assert blocks == [prose.strip(), "Tickets are sold on board.", "Menu", "Adult | 45 kroner"]
+
+
+def test_text_named_docx_says_it_is_not_a_zip():
+    assert reason(b"Just some notes, saved with the wrong name.\n", ".docx") == (
+        "not a DOCX file: its content is not a zip archive (is the suffix wrong?)")

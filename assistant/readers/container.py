@@ -35,6 +35,9 @@ class Container:
 
     def __init__(self, data: bytes, kind: str) -> None:
         self.kind = kind
+        if not data.startswith(b"PK"):
+            raise ReaderError(f"not a {kind} file: its content is not a zip archive "
+                              "(is the suffix wrong?)")
         try:
             self.zip = zipfile.ZipFile(io.BytesIO(data))
             infos = self.zip.infolist()

@@ -14,7 +14,7 @@ from xml.etree import ElementTree
 
 from assistant.readers.base import ReaderError, ReadResult, Section
 from assistant.readers.container import Container, attr, local
-from assistant.readers.layout import Block, clean_lines, compose
+from assistant.readers.layout import LAYOUT_CELL, Block, clean_lines, compose, table_row
 
 _HEADING_NAME = re.compile(r"^heading\s*([1-9])$", re.I)
 _OFFICE_DOCUMENT = "/officeDocument"
@@ -123,9 +123,11 @@ def _blocks(body: ElementTree.Element, styles: dict[str, int], out: list[Block])
             for row in child.iter():
                 if local(row.tag) != "tr":
                     continue
-                cells = [" ".join(_text(cell).split()) for cell in row if local(cell.tag) == "tc"]
-                if any(cells):
-                    out.append(Block(" | ".join(c for c in cells if c)))
+                cells = [_text(cell) for cell in row if local(cell.tag) == "tc"]
+                if any(len(c) > LAYOUT_CELL for c in cells):  # prose laid out in a table
+                    out.extend(Block(line) for c in cells for line in c.split("\n") if line)
+                else:
+                    out.extend(table_row([" ".join(c.split()) for c in cells]))
         elif name in ("sdt", "sdtContent", "customXml", "ins", "smartTag"):
             _blocks(child, styles, out)
 

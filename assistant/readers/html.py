@@ -18,7 +18,7 @@ import re
 from html.parser import HTMLParser
 
 from assistant.readers.base import ReaderError, ReadResult, Section
-from assistant.readers.layout import Block, clean_lines, compose
+from assistant.readers.layout import Block, clean_lines, compose, table_row
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "math", "iframe", "object",
          "canvas", "button", "select", "textarea", "nav", "head", "dialog"}
@@ -136,7 +136,7 @@ class _Extractor(HTMLParser):
 
     def _end_row(self) -> None:
         if self.cells:
-            self.blocks.append((Block(" | ".join(self.cells)), self.main_depth > 0))
+            self.blocks.extend((b, self.main_depth > 0) for b in table_row(self.cells))
         self.cells = None
 
     def finish(self) -> tuple[list[Block], str]:

@@ -35,6 +35,19 @@ def compose(blocks: list[Block], text: list[str], sections: list[Section],
     return offset
 
 
+LAYOUT_CELL = 200
+"""A table cell longer than this is prose laid out in a table, not data: its row is not joined."""
+
+
+def table_row(cells: list[str]) -> list[Block]:
+    """A data row as one block, cells joined by " | "; a layout row (one cell, or a cell of
+    prose) as one block per cell, so its paragraphs stay sentences of their own."""
+    cells = [c for c in cells if c]
+    if len(cells) > 1 and all(len(c) <= LAYOUT_CELL for c in cells):
+        return [Block(" | ".join(cells))]
+    return [Block(c) for c in cells]
+
+
 def clean_lines(text: str) -> str:
     """Whitespace runs collapsed to one space within each line; empty lines dropped."""
     lines = (" ".join(line.split()) for line in text.split("\n"))
