@@ -9,6 +9,8 @@ only when a file of their format is met, so a folder of .txt files never loads a
 from __future__ import annotations
 
 import importlib
+import io
+import zipfile
 
 from assistant.readers.base import Page, ReaderError, ReadResult, Section
 
@@ -19,6 +21,11 @@ SUFFIXES: dict[str, str] = {
     ".md": "markdown",
     ".markdown": "markdown",
     ".pdf": "pdf",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".docx": "docx",
+    ".epub": "epub",
 }
 """Suffix -> format for every file type the assistant reads. A format's module registers its
 suffixes here when it is added (assistant/readers/<module>.py, see MODULES)."""
@@ -27,6 +34,9 @@ MODULES: dict[str, str] = {
     "text": "text",
     "markdown": "text",
     "pdf": "pdf",
+    "html": "html",
+    "docx": "docx",
+    "epub": "epub",
 }
 """Format -> module in this package that reads it (its `read(data: bytes, fmt: str)`)."""
 
@@ -41,7 +51,53 @@ def sniff(data: bytes, suffix: str) -> str | None:
     if head.startswith(b"%PDF-") and "pdf" in MODULES:
         return "pdf"
     suffix = suffix.lower()
+    if head.startswith(b"PK\x03\x04"):
+        return _sniff_zip(data, suffix)
+    if _looks_like_html(head):
+        return "html"
     return SUFFIXES.get(suffix)
+
+
+_EPUB_MIMETYPE = b"application/epub+zip"
+
+
+def _sniff_zip(data: bytes, suffix: str) -> str | None:
+    """EPUB when its `mimetype` member says so, DOCX when it has word/document.xml; a zip that
+    cannot be opened (truncated) is named by the member names in its local headers."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as box:
+            names = set(box.namelist())
+            info = box.getinfo("mimetype") if "mimetype" in names else None
+            if info is not None and info.file_size <= 64 and not info.flag_bits & 0x1:
+                if box.read(info).strip() == _EPUB_MIMETYPE:
+                    return "epub"
+            if "word/document.xml" in names:
+                return "docx"
+            if "META-INF/container.xml" in names:
+                return "epub"
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError,
+            RuntimeError, NotImplementedError):
+        if data[30:38] == b"mimetype" and _EPUB_MIMETYPE in data[38:80]:
+            return "epub"
+        if b"word/document.xml" in data or b"word/_rels/" in data:
+            return "docx"
+    fmt = SUFFIXES.get(suffix)
+    # A zip named .docx or .epub is read as one (the reader says what is wrong with it); a
+    # zip named anything else is no document.
+    return fmt if fmt in ("docx", "epub") else None
+
+
+def _looks_like_html(head: bytes) -> bool:
+    """`<!doctype html` or `<html` at the start, after a BOM, an XML declaration or comments."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip().lower()
+    for _ in range(8):
+        if text.startswith(b"<?xml") and b"?>" in text:
+            text = text.split(b"?>", 1)[1].lstrip()
+        elif text.startswith(b"<!--") and b"-->" in text:
+            text = text.split(b"-->", 1)[1].lstrip()
+        else:
+            break
+    return text.startswith((b"<!doctype html", b"<html"))
 
 
 def read(data: bytes, fmt: str) -> ReadResult:
