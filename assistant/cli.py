@@ -1,4 +1,4 @@
-"""Command line: `assistant [chat|ingest|ask|cite|eval]`. Settings are built here, once, and
+"""Command line: `assistant [chat|ingest|ask|cite|eval|mcp]`. Settings are built here, once, and
 domain errors become one-line messages with a non-zero exit code."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from assistant.errors import AssistantError  # noqa: E402
+from assistant.errors import AssistantError, ConfigError  # noqa: E402
 from assistant.progress import ProgressBar  # noqa: E402
 
 
@@ -57,6 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text")
     p.add_argument("-k", type=int, default=5, help="how many sentences to show")
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("mcp", help="serve the index to MCP clients (editors, agents, desktop "
+                       "chat apps) over stdio, or streamable HTTP with --http")
+    _common(p)
+    _llm(p)
+    p.add_argument("--http", type=int, metavar="PORT",
+                   help="serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio")
+    p.add_argument("--allow-ingest", action="store_true",
+                   help="add an `ingest` tool that writes to the index (read-only otherwise)")
 
     p = sub.add_parser("eval", help="measure answer quality on a question file (JSONL)")
     p.add_argument("file", type=Path, help="questions in the format of dev.jsonl")
@@ -177,6 +186,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_app(_settings(args))
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from assistant.mcp_server import serve
+
+    if args.http is not None and not 0 < args.http < 65536:
+        raise ConfigError(f"--http: {args.http} is not a port number (1-65535)")
+    return serve(_settings(args), http_port=args.http, allow_ingest=args.allow_ingest)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -209,7 +226,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat,
-            "eval": cmd_eval}
+            "eval": cmd_eval, "mcp": cmd_mcp}
 
 
 def main(argv: list[str] | None = None) -> int:
