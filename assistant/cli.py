@@ -1,5 +1,5 @@
-"""Command line: `assistant [chat|ingest|ask|cite|sources|remove|eval]`. Settings are built
-here, once, and domain errors become one-line messages with a non-zero exit code."""
+"""Command line: `assistant [chat|ingest|ask|cite|sources|remove|repair|eval|mcp]`. Settings
+are built here, once, and domain errors become one-line messages with a non-zero exit code."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 from assistant.display import safe, safe_json  # noqa: E402
-from assistant.errors import AssistantError, InputError  # noqa: E402
+from assistant.errors import AssistantError, ConfigError, InputError  # noqa: E402
 from assistant.progress import ProgressBar  # noqa: E402
 
 
@@ -82,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("repair", help="rebuild a damaged catalog from the Chroma store")
     _common(p)
+    p = sub.add_parser("mcp", help="serve the index to MCP clients (editors, agents, desktop "
+                       "chat apps) over stdio, or streamable HTTP with --http")
+    _common(p)
+    _llm(p)
+    p.add_argument("--http", type=int, metavar="PORT",
+                   help="serve streamable HTTP on 127.0.0.1:PORT (path /mcp) instead of stdio")
+    p.add_argument("--allow-ingest", action="store_true",
+                   help="add an `ingest` tool that writes to the index (read-only otherwise)")
 
     p = sub.add_parser("eval", help="measure answer quality on a question file (JSONL)")
     p.add_argument("file", type=Path, help="questions in the format of dev.jsonl")
@@ -357,6 +365,14 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return run_app(_settings(args))
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    from assistant.mcp_server import serve
+
+    if args.http is not None and not 0 < args.http < 65536:
+        raise ConfigError(f"--http: {args.http} is not a port number (1-65535)")
+    return serve(_settings(args), http_port=args.http, allow_ingest=args.allow_ingest)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     import tempfile
 
@@ -442,7 +458,7 @@ def _eval_format(args: argparse.Namespace) -> int:
 
 COMMANDS = {"ingest": cmd_ingest, "ask": cmd_ask, "cite": cmd_cite, "chat": cmd_chat,
             "eval": cmd_eval, "sources": cmd_sources, "remove": cmd_remove,
-            "repair": cmd_repair}
+            "repair": cmd_repair, "mcp": cmd_mcp}
 
 
 def _damaged(args: argparse.Namespace, exc: Exception) -> Exception:
