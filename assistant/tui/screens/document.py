@@ -12,6 +12,8 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from assistant.freshness import MISSING, UP_TO_DATE
+
 if TYPE_CHECKING:
     from assistant.sentences import Sentence
     from assistant.service import Assistant
@@ -40,6 +42,8 @@ class DocumentScreen(Screen):
         self.neighbours: list[Sentence] = []
         self.text = ""
         self.sentence_y = 0
+        self.state: str | None = None
+        """The document's state on disk (assistant.freshness), once loaded."""
 
     def compose(self):
         s = self.sentence
@@ -70,6 +74,7 @@ class DocumentScreen(Screen):
         index = self.assistant.index
         record = index.document(self.sentence.path)
         neighbours = index.neighbours(self.sentence, CONTEXT, CONTEXT) if record else []
+        self.state = self.assistant.freshness([self.sentence.path]).get(self.sentence.path)
         self.app.call_from_thread(self.show, record.text if record else None, neighbours)
 
     def show(self, text: str | None, neighbours: list[Sentence]) -> None:
@@ -88,6 +93,11 @@ class DocumentScreen(Screen):
             note.update(Content.styled(
                 "The document changed since this citation was made."
                 + ("" if found >= 0 else " The sentence is no longer in it."), "$warning"))
+        elif self.state not in (None, UP_TO_DATE):
+            gone = "is missing" if self.state == MISSING else "changed"
+            note.update(Content.styled(
+                f"Shown as it was indexed: the file {gone} since; run `assistant ingest`",
+                "$warning"))
         self.text = text
         spans = []
         if neighbours:
