@@ -45,6 +45,8 @@ class Evidence:
     sentence: Sentence
     score: float
     verdict: str  # supported | unsupported | unverified | nearest | exact | similar
+    stale_reason: str | None = None
+    """"changed" / "missing": its document differs on disk from what was indexed."""
 
 
 @dataclass
@@ -64,8 +66,9 @@ class Entry:
         if answer is None:
             return []
         if not answer.citations:
-            return [Evidence(c.n, c.sentence, c.score, "nearest") for c in answer.nearest]
-        return [Evidence(c.n, c.sentence, c.score, citation_verdict(answer, c.n))
+            return [Evidence(c.n, c.sentence, c.score, "nearest", c.stale_reason)
+                    for c in answer.nearest]
+        return [Evidence(c.n, c.sentence, c.score, citation_verdict(answer, c.n), c.stale_reason)
                 for c in answer.citations]
 
 

@@ -497,3 +497,40 @@ def test_bad_commands_explain_and_keep_the_text(seeded, tmp_path, command):
 
     run(scenario())
 
+
+
+def test_stale_citation_and_commits_by_another_process_show(tmp_path, encoder):
+    """An edited file's citation says so in the evidence pane; a commit made by another
+    process (here another Assistant on the same index, as `ingest --watch` would) shows in
+    the status bar without any action in the UI."""
+    from .conftest import make_settings
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "rivers.txt").write_text("The Danube flows into the Black Sea.\n")
+    writer = Assistant(make_settings(tmp_path), encoder=encoder)
+    with writer.index.writing():
+        writer.ingestor().ingest_paths([docs], 2**20)
+    app = make_app(Assistant(make_settings(tmp_path), encoder=encoder), tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await pilot.pause(2.5)  # the first look at the catalog's generation
+            await app.workers.wait_for_complete()
+            (docs / "rivers.txt").write_text("The Danube flows east.\n")
+            await send(app, pilot, "Where does the Danube flow?")
+            pane = app.query_one("#evidence", EvidencePane)
+            assert pane.items[0].stale_reason == "changed"
+            (docs / "lakes.txt").write_text("Lake Baikal is the deepest lake on Earth.\n")
+            with writer.index.writing():
+                writer.ingestor().ingest_paths([docs / "lakes.txt"], 2**20)
+            for _ in range(60):
+                await pilot.pause(0.1)
+                if "re-indexed" in app.status.render().plain:
+                    break
+            assert "re-indexed docs/lakes.txt" in app.status.render().plain.replace(
+                str(tmp_path) + "/", "")
+
+    run(scenario())
+    writer.close()

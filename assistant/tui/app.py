@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from assistant.conversations import ConversationStore, Entry
     from assistant.service import Assistant
 
+COMMIT_POLL_S = 2.0
+"""How often the UI looks for commits made by other processes (`ingest --watch`, /ingest)."""
 HISTORY_TURNS = 4  # earlier exchanges passed to the answerer
 
 
@@ -64,6 +66,9 @@ class ChatApp(App):
         self.conversation_id: int | None = None
         self.ready = threading.Event()
         self._ingest_proc = None  # the running /ingest process, stopped if the app quits
+        self._generation: int | None = None  # the catalog's, when last looked at
+        self._docs: dict[str, str] | None = None
+        self._generation_check = None
 
     # -- layout ------------------------------------------------------------------------------
     def compose(self):
@@ -88,6 +93,7 @@ class ChatApp(App):
         self.main.query_one("#ask", HistoryInput).focus()
         # Paint first: importing the store and the model in a thread would hold the GIL.
         self.call_after_refresh(self.startup)
+        self.set_interval(COMMIT_POLL_S, self._watch_commits)
 
     @property
     def main(self):
@@ -133,10 +139,8 @@ class ChatApp(App):
                 index = self.assistant.index
                 count = index.count()
                 self.call_from_thread(self.status.set, sentences=count)
-                from assistant.config import default_seeds_dir
-
-                if count == 0 and self.seed_on_empty and default_seeds_dir().is_dir():
-                    self._ingest_locked([default_seeds_dir()], "indexing the seed documents")
+                if count == 0 and self.seed_on_empty:
+                    self._index_seeds("indexing the seed documents")
                 self.call_from_thread(self.status.set, state="loading the model…")
                 self.assistant.encoder.encode_one("warm up")
                 self.assistant.answerer  # noqa: B018 - build it now, not on the first question
@@ -180,6 +184,8 @@ class ChatApp(App):
             if not arg:
                 return self.fail("usage: /ingest PATH (a file or folder)", text)
             self.ingest(Path(arg).expanduser())
+        elif name == "sources":
+            self.action_sources()
         elif name == "clear":
             self.call_next(self.action_clear)
         elif name == "export":
@@ -325,8 +331,9 @@ class ChatApp(App):
     def _ingest_started(self, proc) -> None:
         self._ingest_proc = proc
 
-    def _ingest_locked(self, paths: list[Path], label: str):
-        """Ingest with the progress bar showing; the caller holds `self.lock`."""
+    def _index_seeds(self, label: str):
+        """A first run: index seeds/ with the progress bar showing (the same code as the first
+        `assistant ask`: Assistant.index_seeds_if_empty); the caller holds `self.lock`."""
         index = self.assistant.index
         self.call_from_thread(self._progress, label, 0, None)
 
@@ -334,9 +341,7 @@ class ChatApp(App):
             self.call_from_thread(self._progress, label, done, total)
 
         try:
-            with index.writing():
-                report = self.assistant.ingestor().ingest_paths(
-                    paths, self.settings.max_file_bytes, progress=progress)
+            report = self.assistant.index_seeds_if_empty(progress=progress)
         finally:
             self.call_from_thread(self._progress, None, 0, None)
         self.call_from_thread(self.status.set, sentences=index.count())
@@ -484,8 +489,61 @@ class ChatApp(App):
                             self.action_export)
         yield SystemCommand("Saved conversations", "/conversations: reopen one",
                             self.action_conversations)
+        yield SystemCommand("Sources", "/sources: the indexed documents and their state",
+                            self.action_sources)
         yield SystemCommand("Clear", "/clear: start a new conversation", self.action_clear)
         yield SystemCommand("Help", "/help: commands and keys", self.action_help)
+
+    # -- freshness ---------------------------------------------------------------------------
+    @work(thread=True, group="sources", exit_on_error=False)
+    def action_sources(self) -> None:
+        """The indexed documents and their state on disk, as a notification."""
+        from assistant.documents import display_path
+
+        self.ready.wait()
+        sources = self.assistant.sources()
+        stale = [s for s in sources if s.state != "up to date"]
+        lines = [f"{len(sources)} documents indexed, {len(stale)} changed or missing on disk"]
+        shown = (stale or sources)[:12]
+        lines += [f"{s.state}: {display_path(s.path)} ({s.sentences} sentences)" for s in shown]
+        if len(stale or sources) > len(shown):
+            lines.append(f"… and {len(stale or sources) - len(shown)} more: `assistant sources`")
+        if stale:
+            lines.append("run `assistant ingest` (or /ingest) to update them")
+        self.call_from_thread(self.notify, "\n".join(lines), title="Sources", timeout=15)
+
+    def _watch_commits(self) -> None:
+        """Every few seconds: has another process (`ingest --watch`, /ingest) committed?"""
+        if self._generation_check is None and self.ready.is_set() and \
+                self.assistant._index is not None:
+            self._generation_check = self._check_commits()
+
+    @work(thread=True, group="commits", exit_on_error=False)
+    def _check_commits(self) -> None:
+        try:
+            index = self.assistant.index
+            generation = index.catalog.generation()
+            if generation == self._generation:
+                return
+            docs = {p: r.content_hash for p, r in index.documents().items()}
+            before, self._generation, self._docs = self._docs, generation, docs
+            if before is None:
+                return
+            from assistant.documents import display_path
+
+            changed = [display_path(p) for p, h in docs.items() if before.get(p) != h]
+            gone = [display_path(p) for p in before if p not in docs]
+            parts = []
+            if changed:
+                parts.append("re-indexed " + ", ".join(changed[:3])
+                             + (f" (+{len(changed) - 3})" if len(changed) > 3 else ""))
+            if gone:
+                parts.append(f"removed {len(gone)}")
+            if parts:
+                self.call_from_thread(self.status.set, state="; ".join(parts),
+                                      sentences=index.count())
+        finally:
+            self._generation_check = None
 
     def on_unmount(self) -> None:
         proc = self._ingest_proc

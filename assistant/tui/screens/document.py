@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from assistant.display import safe, same_length
+from assistant.freshness import MISSING, UP_TO_DATE
 
 if TYPE_CHECKING:
     from assistant.sentences import Sentence
@@ -42,6 +43,8 @@ class DocumentScreen(Screen):
         self.neighbours: list[Sentence] = []
         self.text = ""
         self.sentence_y = 0
+        self.state: str | None = None
+        """The document's state on disk (assistant.freshness), once loaded."""
 
     def compose(self):
         s = self.sentence
@@ -72,6 +75,7 @@ class DocumentScreen(Screen):
         index = self.assistant.index
         record = index.document(self.sentence.path)
         neighbours = index.neighbours(self.sentence, CONTEXT, CONTEXT) if record else []
+        self.state = self.assistant.freshness([self.sentence.path]).get(self.sentence.path)
         self.app.call_from_thread(self.show, record.text if record else None, neighbours)
 
     def show(self, text: str | None, neighbours: list[Sentence]) -> None:
@@ -90,6 +94,11 @@ class DocumentScreen(Screen):
             note.update(Content.styled(
                 "The document changed since this citation was made."
                 + ("" if found >= 0 else " The sentence is no longer in it."), "$warning"))
+        elif self.state not in (None, UP_TO_DATE):
+            gone = "is missing" if self.state == MISSING else "changed"
+            note.update(Content.styled(
+                f"Shown as it was indexed: the file {gone} since; run `assistant ingest`",
+                "$warning"))
         self.text = text
         spans = []
         if neighbours:

@@ -94,4 +94,8 @@ def evidence_prompt(ev: Evidence) -> Content:
     b.add(f"  score {ev.score:.2f}", "$text-muted")
     b.add("\n").add(ev.sentence.location, "underline $text-secondary")
     b.add("\n" + ev.sentence.text)
+    if ev.stale_reason:
+        from assistant.freshness import hint
+
+        b.add("\n" + hint(ev.stale_reason), "$warning")
     return b.content()
