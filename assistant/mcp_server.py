@@ -2,7 +2,8 @@
 
 Tools `ask`, `search`, `cite`, `sources` (and `ingest` with `--allow-ingest`), each with an
 input and an output JSON schema; results are structured (`structuredContent`), with the same
-JSON as text and a `file://` resource link per cited sentence. One `Assistant` serves every
+JSON as text and a `file://` resource link per cited sentence; reading that link gives the
+document's indexed text (the one the spans count in). One `Assistant` serves every
 call: the model loads once, at start, and each call is answered warm. A bad call is a tool
 error carrying the one-line message the CLI would print; the server carries on.
 
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -263,6 +264,16 @@ def build_server(assistant: Assistant, allow_ingest: bool = False) -> MCPServer:
         def run(a: Assistant) -> CallToolResult:
             return _result({"sources": sources(a)}, [])
         return service.call(run)
+
+    @server.resource("file:///{+path}", name="document", mime_type="text/plain",
+                     description="An indexed document's text, as the citations' character "
+                                 "spans count it (only documents in the index are served).")
+    def document(path: str) -> str:
+        with service.lock:
+            record = assistant.index.document("/" + path)
+        if record is None:
+            raise ResourceError(f"/{path} is not an indexed document")
+        return record.text
 
     if allow_ingest:
         @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
