@@ -27,7 +27,7 @@ from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.documents import display_path
-from assistant.errors import AssistantError, EmptyIndexError
+from assistant.errors import AssistantError, ConfigError, EmptyIndexError
 from assistant.evidence import evidence, freshness, sources
 from assistant.service import Assistant
 
@@ -293,10 +293,24 @@ def build_server(assistant: Assistant, allow_ingest: bool = False) -> MCPServer:
     return server
 
 
+def _check_port(port: int) -> None:
+    """Fail with one line, before loading anything, when the port cannot be listened on."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"--http: cannot listen on 127.0.0.1:{port}: "
+                              f"{exc.strerror or exc}") from None
+
+
 def serve(settings, http_port: int | None = None, allow_ingest: bool = False) -> int:
     """Run the server until the client goes (stdio) or the process is stopped (HTTP)."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="assistant mcp: %(levelname)s %(message)s")
+    if http_port is not None:
+        _check_port(http_port)
     assistant = Assistant(settings)
     server = build_server(assistant, allow_ingest=allow_ingest)
     try:
