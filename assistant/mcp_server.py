@@ -45,8 +45,10 @@ class Evidence(BaseModel):
     path: str = Field(description="the document's path in the index (absolute for files)")
     line: int = Field(description="1-based line where the sentence starts")
     page: int | None = Field(None, description="1-based page, for paged formats")
-    page_label: str = ""
-    section: str = ""
+    page_end: int | None = Field(None, description="the page where it ends, when it crosses "
+                                                    "a page break")
+    page_label: str = Field("", description='the printed label of `page` ("iv", "12")')
+    section: str = Field("", description="the heading it falls under, when the format has them")
     char_start: int = Field(description="start of the sentence in the document's text")
     char_end: int = Field(description="end (exclusive): text[char_start:char_end] is the sentence")
     text: str
