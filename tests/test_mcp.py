@@ -88,7 +88,12 @@ def test_stdio_tools_ask_errors_and_the_server_carries_on(seeded_dir, tmp_path):
             assert _error_text(await s.call_tool("ask", {"question": "Putin?", "k": 0})
                                ).startswith("ask: k:")
 
-            # the same server still answers, warm
+            # the same server still answers, warm; "not in your documents" is an answer
+            missing = (await s.call_tool("ask", {"question": "What is the boiling point of "
+                                                             "tungsten in kelvin?"}))
+            assert not missing.is_error and missing.structured_content["found"] is False
+            assert missing.structured_content["citations"] == []
+            assert missing.structured_content["nearest"][0]["path"] == str(SEED_ARTICLE)
             found = (await s.call_tool("search", {"query": "What did Putin confirm?", "k": 3})
                      ).structured_content["results"]
             assert [r["rank"] for r in found] == [1, 2, 3]
