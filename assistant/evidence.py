@@ -2,7 +2,7 @@
 shaping function from a sentence, hit or citation to a flat dict, and the documents' state.
 
 Fields that other parts of the program are still gaining (`page`, `page_label`, `section` on
-`Sentence`; `stale`, `stale_reason` on `Citation`; `Assistant.sources()` and
+`Sentence`, with `page_end`; `stale`, `stale_reason` on `Citation`; `Assistant.sources()` and
 `Assistant.freshness()`) are read here, and only here, with a default while they are absent."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def file_uri(path: str) -> str | None:
 
 def evidence(item: Any, freshness: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A `Sentence`, or anything with `.sentence` (`Hit`, `Citation`, `CiteMatch`), as a dict:
-    id, doc_id, path, line, page, page_label, section, char_start, char_end, text, score,
+    id, doc_id, path, line, page, page_end, page_label, section, char_start, char_end, text, score,
     stale, stale_reason, uri. `freshness` (path -> state) marks stale what the item does not."""
     s: Sentence = getattr(item, "sentence", item)
     score = getattr(item, "score", None)
@@ -37,8 +37,8 @@ def evidence(item: Any, freshness: Mapping[str, str] | None = None) -> dict[str,
     page = getattr(s, "page", None)
     return {
         "id": s.id, "doc_id": s.doc_id, "path": s.path, "line": s.line,
-        "page": page, "page_label": getattr(s, "page_label", "") or (
-            str(page) if page is not None else ""),
+        "page": page, "page_end": getattr(s, "page_end", None),
+        "page_label": getattr(s, "page_label", "") or (str(page) if page is not None else ""),
         "section": getattr(s, "section", "") or "",
         "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
         "score": None if score is None else round(float(score), 4),

@@ -16,6 +16,7 @@ so whatever LLM the query engine is given is the only one used."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any
 
@@ -52,7 +53,8 @@ class CitedSentenceRetriever(BaseRetriever):
         if assistant is None:
             from assistant.config import _coerce, load_settings
 
-            values = {k: _coerce(k, v, "CitedSentenceRetriever")
+            values = {k: _coerce(k, os.fspath(v) if isinstance(v, os.PathLike) else v,
+                                 "CitedSentenceRetriever")
                       for k, v in settings.items() if v is not None}
             assistant = Assistant(load_settings(**values))
         elif settings:

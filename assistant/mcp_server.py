@@ -2,7 +2,8 @@
 
 Tools `ask`, `search`, `cite`, `sources` (and `ingest` with `--allow-ingest`), each with an
 input and an output JSON schema; results are structured (`structuredContent`), with the same
-JSON as text and a `file://` resource link per cited sentence. One `Assistant` serves every
+JSON as text and a `file://` resource link per cited sentence; reading that link gives the
+document's indexed text (the one the spans count in). One `Assistant` serves every
 call: the model loads once, at start, and each call is answered warm. A bad call is a tool
 error carrying the one-line message the CLI would print; the server carries on.
 
@@ -21,12 +22,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from assistant.documents import display_path
-from assistant.errors import AssistantError, EmptyIndexError
+from assistant.errors import AssistantError, ConfigError, EmptyIndexError
 from assistant.evidence import evidence, freshness, sources
 from assistant.service import Assistant
 
@@ -44,8 +45,10 @@ class Evidence(BaseModel):
     path: str = Field(description="the document's path in the index (absolute for files)")
     line: int = Field(description="1-based line where the sentence starts")
     page: int | None = Field(None, description="1-based page, for paged formats")
-    page_label: str = ""
-    section: str = ""
+    page_end: int | None = Field(None, description="the page where it ends, when it crosses "
+                                                    "a page break")
+    page_label: str = Field("", description='the printed label of `page` ("iv", "12")')
+    section: str = Field("", description="the heading it falls under, when the format has them")
     char_start: int = Field(description="start of the sentence in the document's text")
     char_end: int = Field(description="end (exclusive): text[char_start:char_end] is the sentence")
     text: str
@@ -264,6 +267,16 @@ def build_server(assistant: Assistant, allow_ingest: bool = False) -> MCPServer:
             return _result({"sources": sources(a)}, [])
         return service.call(run)
 
+    @server.resource("file:///{+path}", name="document", mime_type="text/plain",
+                     description="An indexed document's text, as the citations' character "
+                                 "spans count it (only documents in the index are served).")
+    def document(path: str) -> str:
+        with service.lock:
+            record = assistant.index.document("/" + path)
+        if record is None:
+            raise ResourceError(f"/{path} is not an indexed document")
+        return record.text
+
     if allow_ingest:
         @server.tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False,
                                                  idempotent_hint=True, open_world_hint=False))
@@ -282,10 +295,24 @@ def build_server(assistant: Assistant, allow_ingest: bool = False) -> MCPServer:
     return server
 
 
+def _check_port(port: int) -> None:
+    """Fail with one line, before loading anything, when the port cannot be listened on."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"--http: cannot listen on 127.0.0.1:{port}: "
+                              f"{exc.strerror or exc}") from None
+
+
 def serve(settings, http_port: int | None = None, allow_ingest: bool = False) -> int:
     """Run the server until the client goes (stdio) or the process is stopped (HTTP)."""
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING,
                         format="assistant mcp: %(levelname)s %(message)s")
+    if http_port is not None:
+        _check_port(http_port)
     assistant = Assistant(settings)
     server = build_server(assistant, allow_ingest=allow_ingest)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from pathlib import Path
 
 import pytest
 from llama_index.core import Settings
@@ -52,7 +53,7 @@ def test_query_engine_returns_the_sentence_with_its_metadata(seeded):
 def test_async_retrieval_and_settings_as_keywords(seeded_dir, tmp_path):
     shutil.copytree(seeded_dir, tmp_path / "seeded")
     index = str(tmp_path / "seeded" / "index")
-    retriever = CitedSentenceRetriever(index_dir=index, top_k=3)
+    retriever = CitedSentenceRetriever(index_dir=Path(index), top_k=3)
     try:
         async def main():
             one, two = await asyncio.gather(

@@ -15,7 +15,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
-from mcp import ClientSession, StdioServerParameters, stdio_client
+import pytest
+from mcp import ClientSession, MCPError, StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from assistant.store import catalog_path
@@ -77,13 +78,22 @@ def test_stdio_tools_ask_errors_and_the_server_carries_on(seeded_dir, tmp_path):
             links = [c for c in result.content if c.type == "resource_link"]
             assert links and str(links[0].uri) == SEED_ARTICLE.as_uri()
             assert json.loads(result.content[0].text) == data
+            served = (await s.read_resource(links[0].uri)).contents[0].text
+            assert served[top["char_start"]:top["char_end"]] == top["text"]
+            with pytest.raises(MCPError, match="not an indexed document"):
+                await s.read_resource("file:///etc/passwd")
 
             assert "question is empty" in _error_text(
                 await s.call_tool("ask", {"question": "   "}))
             assert _error_text(await s.call_tool("ask", {"question": "Putin?", "k": 0})
                                ).startswith("ask: k:")
 
-            # the same server still answers, warm
+            # the same server still answers, warm; "not in your documents" is an answer
+            missing = (await s.call_tool("ask", {"question": "What is the boiling point of "
+                                                             "tungsten in kelvin?"}))
+            assert not missing.is_error and missing.structured_content["found"] is False
+            assert missing.structured_content["citations"] == []
+            assert missing.structured_content["nearest"][0]["path"] == str(SEED_ARTICLE)
             found = (await s.call_tool("search", {"query": "What did Putin confirm?", "k": 3})
                      ).structured_content["results"]
             assert [r["rank"] for r in found] == [1, 2, 3]
