@@ -62,6 +62,10 @@ def test_book_has_its_printed_page_labels_and_outline():
     assert [p.label for p in book.pages[:5]] == ["i", "ii", "iii", "1", "2"]
     assert any(s.title.startswith("1.1 Topologische") for s in book.sections)
     assert not any(c in book.text for c in "\ufffe\x1b\x1c\x1d\x1e\x1f")
+    # TeX's "fi" slot (\x1c) at the start of a line, and "fl" inside a hyphenated word
+    gw = pdf.read((EVAL_PDF / "George_Washington.pdf").read_bytes()).text
+    assert "first in peace, and first in the hearts" in gw
+    assert "influential" in gw
 
 
 def test_two_columns_read_in_order_and_page_numbers_dropped():
