@@ -39,7 +39,8 @@ CREATE INDEX IF NOT EXISTS docs_content ON docs(content_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(text, tokenize='porter unicode61');
 """
 _FRESHNESS_COLUMNS = (("format", "TEXT"), ("size", "INTEGER"), ("mtime_ns", "INTEGER"),
-                      ("byte_hash", "TEXT"), ("indexed_at", "TEXT"), ("pages", "INTEGER"))
+                      ("byte_hash", "TEXT"), ("indexed_at", "TEXT"), ("pages", "INTEGER"),
+                      ("source_hash", "TEXT"))
 """What a document's file was when it was indexed (NULL in catalogs from before)."""
 _DOC_COLUMNS = ("path, doc_id, content_hash, title, text, n_sentences, "
                 + ", ".join(c for c, _ in _FRESHNESS_COLUMNS))
@@ -113,6 +114,9 @@ class DocRecord:
     """When it was committed (ISO 8601, UTC)."""
     pages: int | None = None
     """How many pages it has (None for formats without pages)."""
+    source_hash: str | None = None
+    """documents.source_hash of the bytes (with the readers' version): an unchanged file is
+    not parsed again. None when unknown."""
 
 
 def _row_to_sentence(row: tuple) -> Sentence:
@@ -249,10 +253,10 @@ class Catalog:
             self._delete(record.path)
             indexed_at = record.indexed_at or datetime.now(UTC).isoformat(timespec="seconds")
             self._db.execute(
-                f"INSERT INTO docs ({_DOC_COLUMNS}) VALUES ({','.join('?' * 12)})",
+                f"INSERT INTO docs ({_DOC_COLUMNS}) VALUES ({','.join('?' * 13)})",
                 (record.path, record.doc_id, record.content_hash, record.title, record.text,
                  record.n_sentences, record.format, record.size, record.mtime_ns,
-                 record.byte_hash, indexed_at, record.pages),
+                 record.byte_hash, indexed_at, record.pages, record.source_hash),
             )
             self._bump()
             for s, blob in zip(sentences, blobs, strict=True):

@@ -30,6 +30,8 @@ class Document:
     warnings: list[str] = field(default_factory=list, compare=False)
     file: FileState | None = field(default=None, compare=False)
     """What was on disk when it was read (None for documents that are not files)."""
+    source_hash: str = field(default="", compare=False)
+    """`source_hash` of the file's bytes ("" for documents not read from a file)."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ def key_to_path(key: str) -> str:
     return os.fsdecode(bytes(raw))
 
 
+def source_hash(data: bytes) -> str:
+    """The version of a file's bytes as read by this version of the readers: a file whose
+    bytes and readers are unchanged is not parsed again (a PDF takes longer to parse than to
+    hash)."""
+    return hashlib.sha256(f"{INDEX_VERSION}\n{readers.VERSION}\n".encode() + data).hexdigest()
+
+
 def key_path(path: Path) -> str:
     """The path a file is known by in the index: absolute, so any working directory agrees
     (symlinks are kept as named, so a report names the file the user gave), in the storable
@@ -103,7 +112,8 @@ def display_path(path: str) -> str:
 
 
 def make_document(path: str, text: str, title: str = "", **layout) -> Document:
-    """A document from its canonical text; `layout` is format, pages, sections, warnings."""
+    """A document from its canonical text; `layout` is format, pages, sections, warnings,
+    file, source_hash."""
     return Document(path=path, text=text, content_hash=content_hash(text), title=title,
                     **layout)
 
@@ -170,11 +180,22 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
 def read_document(path: Path, max_bytes: int) -> Document:
     """Read one file with the reader its content (or suffix) calls for, or raise InputError
     (a ReaderError for a file the reader cannot use) with a one-line reason."""
-    try:  # before reading: a write after it shows as a changed size or time, never the reverse
-        before = path.stat()
+    before = file_stat(path)
+    return document_from_bytes(path, read_bytes(path, max_bytes), before)
+
+
+def file_stat(path: Path) -> os.stat_result | None:
+    """The file's size and time, taken before reading it: a write after it shows as a changed
+    size or time, never the reverse (None if it cannot be stat'ed)."""
+    try:
+        return path.stat()
     except OSError:
-        before = None
-    data = read_bytes(path, max_bytes)
+        return None
+
+
+def document_from_bytes(path: Path, data: bytes,
+                        before: os.stat_result | None = None) -> Document:
+    """The document in a file's bytes (as `read_document`), or raise InputError."""
     fmt = readers.sniff(data, path.suffix)
     if fmt is None:
         raise InputError(f"unsupported file type {path.suffix or '(none)'!r}")
@@ -186,7 +207,8 @@ def read_document(path: Path, max_bytes: int) -> Document:
                          format=result.format, pages=result.pages, sections=result.sections,
                          warnings=result.warnings,
                          file=before and FileState(before.st_size, before.st_mtime_ns,
-                                                   byte_hash(data)))
+                                                   byte_hash(data)),
+                         source_hash=source_hash(data))
 
 
 def supported(path: Path) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from assistant.catalog import DocRecord
-from assistant.documents import byte_hash, read_document
+from assistant.documents import byte_hash, key_to_path, read_document
 from assistant.errors import InputError
 
 UP_TO_DATE = "up to date"
@@ -55,9 +55,9 @@ class FreshnessChecker:
         self._hashed: dict[tuple[str, int, int], str] = {}
 
     def state(self, record: DocRecord) -> str:
-        path = record.path
-        if not path.startswith("/"):
+        if not record.path.startswith("/"):
             return UP_TO_DATE  # not a file: an evaluation document's id, say
+        path = key_to_path(record.path)
         try:
             st = os.stat(path)
         except OSError:
@@ -77,12 +77,12 @@ class FreshnessChecker:
     def _compare(self, record: DocRecord) -> str:
         if record.byte_hash is None:  # indexed before file states were kept: compare the text
             try:
-                doc = read_document(Path(record.path), self.max_bytes)
+                doc = read_document(Path(key_to_path(record.path)), self.max_bytes)
             except InputError:
                 return CHANGED
             return UP_TO_DATE if doc.content_hash == record.content_hash else CHANGED
         try:
-            with open(record.path, "rb") as handle:
+            with open(key_to_path(record.path), "rb") as handle:
                 data = handle.read(self.max_bytes + 1)
         except OSError:
             return MISSING

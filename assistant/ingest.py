@@ -16,7 +16,18 @@ from pathlib import Path
 import numpy as np
 
 from assistant.catalog import DocRecord
-from assistant.documents import Document, discover, key_path, key_to_path, read_document
+from assistant.documents import (
+    Document,
+    FileState,
+    byte_hash,
+    discover,
+    document_from_bytes,
+    file_stat,
+    key_path,
+    key_to_path,
+    read_bytes,
+    source_hash,
+)
 from assistant.errors import InputError
 from assistant.sentences import Sentence, doc_id_for, split_document
 from assistant.store import SentenceIndex
@@ -95,6 +106,7 @@ class Ingestor:
         docs: list[Document] = []
         roots = list(paths)
         kept = self._kept_under_missing(roots)
+        committed = self.index.documents()
         for found in discover(roots):
             shown = key_path(found.path)
             if shown in kept:
@@ -107,7 +119,18 @@ class Ingestor:
                 report.files.append(FileReport(shown, "skipped", found.skip_reason))
                 continue
             try:
-                docs.append(read_document(found.path, max_bytes))
+                before = file_stat(found.path)
+                data = read_bytes(found.path, max_bytes)
+                old = committed.get(shown)
+                if old is not None and old.source_hash and old.source_hash == source_hash(data):
+                    # same bytes, same readers: not parsed again
+                    if before is not None:
+                        self._note_file_state(shown, FileState(
+                            before.st_size, before.st_mtime_ns, byte_hash(data)), old)
+                    report.files.append(FileReport(shown, "unchanged",
+                                                   sentences=old.n_sentences))
+                    continue
+                docs.append(document_from_bytes(found.path, data, before))
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
         self._ingest(docs, report, progress)
@@ -195,7 +218,8 @@ class Ingestor:
         for doc in docs:
             old = committed.get(doc.path)
             if old is not None and old.content_hash == doc.content_hash:
-                self._note_file_state(doc, old)
+                if doc.file is not None:
+                    self._note_file_state(doc.path, doc.file, old)
                 report.files.append(FileReport(doc.path, "unchanged", sentences=old.n_sentences))
                 continue
             sentences = split_document(doc)
@@ -215,13 +239,11 @@ class Ingestor:
         if batch:
             yield batch
 
-    def _note_file_state(self, doc: Document, old: DocRecord) -> None:
+    def _note_file_state(self, path: str, f: FileState, old: DocRecord) -> None:
         """An unchanged text in a file that was touched or re-saved: record the file as it is
         now, so freshness checks compare against it."""
-        f = doc.file
-        if f is not None and (old.size, old.mtime_ns, old.byte_hash) != (
-                f.size, f.mtime_ns, f.byte_hash):
-            self.index.set_file_state(doc.path, f.size, f.mtime_ns, f.byte_hash)
+        if (old.size, old.mtime_ns, old.byte_hash) != (f.size, f.mtime_ns, f.byte_hash):
+            self.index.set_file_state(path, f.size, f.mtime_ns, f.byte_hash)
 
     def _reuse(self, doc: Document, sentences: list[Sentence]) -> bool:
         """Content-addressed embeddings: a committed document with the same text (this file
@@ -270,7 +292,8 @@ class Ingestor:
                          len(sentences), format=doc.format,
                          size=f.size if f else None, mtime_ns=f.mtime_ns if f else None,
                          byte_hash=f.byte_hash if f else None,
-                         pages=len(doc.pages) if doc.pages else None)
+                         pages=len(doc.pages) if doc.pages else None,
+                         source_hash=doc.source_hash or None)
 
     @staticmethod
     def _encode(encoder, documents: list[list[str]], report: IngestReport):

@@ -80,7 +80,7 @@ def _registry_metadata(r: DocRecord) -> dict:
     meta = {"path": r.path, "doc_id": r.doc_id, "content_hash": r.content_hash,
             "title": r.title, "n_sentences": r.n_sentences, "format": r.format or "text",
             "pages": r.pages or 0}
-    for name in ("size", "mtime_ns", "byte_hash", "indexed_at"):
+    for name in ("size", "mtime_ns", "byte_hash", "indexed_at", "source_hash"):
         if getattr(r, name) is not None:
             meta[name] = getattr(r, name)
     return meta
@@ -205,7 +205,8 @@ class ChromaStore:
                                  "", int(m["n_sentences"]), format=m.get("format", "text"),
                                  pages=m.get("pages") or None, size=m.get("size"),
                                  mtime_ns=m.get("mtime_ns"), byte_hash=m.get("byte_hash"),
-                                 indexed_at=m.get("indexed_at"))
+                                 indexed_at=m.get("indexed_at"),
+                                 source_hash=m.get("source_hash"))
             for m in got["metadatas"] or []
         }
 

@@ -16,6 +16,10 @@ from assistant.readers.base import Page, ReaderError, ReadResult, Section
 
 __all__ = ["Page", "ReadResult", "ReaderError", "SUFFIXES", "Section", "read", "sniff"]
 
+VERSION = "1"
+"""The readers' version: part of a file's source hash, so that a change in how a format is read
+makes every file of it parsed again on the next ingest (bump it when a reader changes)."""
+
 SUFFIXES: dict[str, str] = {
     ".txt": "text",
     ".md": "markdown",

@@ -31,6 +31,7 @@ _CHARS = {
     "\x00": "", "\x02": "-", "\t": " ", "\xad": "",
 }
 _TRANSLATE = str.maketrans(_CHARS)
+_SPACE = " \t\xa0\u2002\u2003\u2009"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _BARE_NUMBER = re.compile(
@@ -78,11 +79,12 @@ def _page_lines(page) -> list[_Line]:
         lines: list[_Line] = []
         for match in re.finditer(r"[^\r\n]+", raw):
             text = match.group()
-            stripped = text.strip()
+            # not str.strip(): it takes TeX's ligature slots \x1c-\x1f for white space
+            stripped = text.strip(_SPACE)
             if not stripped:
                 continue
-            first = match.start() + (len(text) - len(text.lstrip()))
-            last = match.start() + len(text.rstrip()) - 1
+            first = match.start() + (len(text) - len(text.lstrip(_SPACE)))
+            last = match.start() + len(text.rstrip(_SPACE)) - 1
             try:
                 l0, b0, _, t0 = textpage.get_charbox(first, loose=True)
                 _, b1, r1, _ = textpage.get_charbox(last, loose=True)
