@@ -40,7 +40,8 @@ _PLACE_COLUMNS = {
     "sentences": {"page": "INTEGER", "page_end": "INTEGER",
                   "page_label": "TEXT NOT NULL DEFAULT ''",
                   "section": "TEXT NOT NULL DEFAULT ''"},
-    "docs": {"format": "TEXT NOT NULL DEFAULT 'text'", "pages": "INTEGER NOT NULL DEFAULT 0"},
+    "docs": {"format": "TEXT NOT NULL DEFAULT 'text'", "pages": "INTEGER NOT NULL DEFAULT 0",
+             "source_hash": "TEXT NOT NULL DEFAULT ''"},
 }
 """Where a sentence is (page, printed label, section) and a document's format and page count:
 added to catalogs written before readers had pages (issue 14)."""
@@ -67,6 +68,7 @@ class DocRecord:
     n_sentences: int
     format: str = "text"
     pages: int = 0
+    source_hash: str = ""  # of the file's bytes (documents.source_hash); "" when unknown
 
 
 def _row_to_sentence(row: tuple) -> Sentence:
@@ -118,14 +120,15 @@ class Catalog:
     # -- documents -----------------------------------------------------------------------
     def documents(self) -> dict[str, DocRecord]:
         rows = self._db.execute(
-            "SELECT path, doc_id, content_hash, title, '', n_sentences, format, pages FROM docs"
+            "SELECT path, doc_id, content_hash, title, '', n_sentences, format, pages, "
+            "source_hash FROM docs"
         ).fetchall()
         return {r[0]: DocRecord(*r) for r in rows}
 
     def document(self, path: str) -> DocRecord | None:
         row = self._db.execute(
-            "SELECT path, doc_id, content_hash, title, text, n_sentences, format, pages "
-            "FROM docs WHERE path=?",
+            "SELECT path, doc_id, content_hash, title, text, n_sentences, format, pages, "
+            "source_hash FROM docs WHERE path=?",
             (path,),
         ).fetchone()
         return DocRecord(*row) if row else None
@@ -156,9 +159,9 @@ class Catalog:
             self._delete(record.path)
             self._db.execute(
                 "INSERT INTO docs (path, doc_id, content_hash, title, text, n_sentences, format, "
-                "pages) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "pages, source_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (record.path, record.doc_id, record.content_hash, record.title, record.text,
-                 record.n_sentences, record.format, record.pages),
+                 record.n_sentences, record.format, record.pages, record.source_hash),
             )
             self._bump()
             for s, blob in zip(sentences, blobs, strict=True):

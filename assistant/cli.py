@@ -12,7 +12,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from assistant.errors import AssistantError  # noqa: E402
+from assistant.errors import AssistantError, InputError  # noqa: E402
 from assistant.progress import ProgressBar  # noqa: E402
 
 
@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unanswerable", action="store_true",
                    help="ask each question with its own document left out; report false answers")
     p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--format", choices=["text", "pdf", "docx", "html"], default="text",
+                   help="ask through the documents rendered in this format (files named by "
+                   "pdf.json / docx-html.json beside FILE), beside plain text on the same "
+                   "questions (default text)")
+    p.add_argument("--rendered", type=Path, help="folder of the rendered files "
+                   "(default: the format's folder beside FILE)")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     return parser
 
@@ -188,6 +194,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from assistant.config import load_settings
     from assistant.service import Assistant
 
+    if args.format != "text":
+        return _eval_format(args)
     items = ev.load_items(args.file, args.limit)
     with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
         root = args.index or Path(tmp)
@@ -209,6 +217,55 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         print(ev.format_table(report))
+    return 0
+
+
+def _eval_format(args: argparse.Namespace) -> int:
+    """`eval --format F`: the questions whose document has a file in F, asked through those
+    files and through the plain text, scored the same way (eval_formats.py)."""
+    import tempfile
+
+    from assistant import eval_formats as ef
+    from assistant import evaluate as ev
+    from assistant.config import load_settings
+    from assistant.service import Assistant
+
+    files = ef.rendered_files(args.file, args.format, args.rendered)
+    items = [it for it in ev.load_items(args.file) if it.doc_id in files][: args.limit]
+    if not items:
+        raise InputError(f"{args.file}: no question is about a document rendered as "
+                         f"{args.format}")
+    files = {it.doc_id: files[it.doc_id] for it in items}
+    report: dict = {"format": args.format, "n": len(items)}
+    with tempfile.TemporaryDirectory(prefix="assistant-eval-") as tmp:
+        for kind in ("text", args.format):
+            root = (args.index or Path(tmp)) / kind
+            settings = load_settings(config_file=args.config, index_dir=root,
+                                     data_dir=Path(tmp) / "data", llm=args.answerer,
+                                     model=args.model,
+                                     collection=f"{ev.collection_for(args.file)}-{kind}")
+            assistant = Assistant(settings)
+            try:
+                bar = ProgressBar(f"index {kind}", "sentences")
+                if kind == "text":
+                    ev.index_items(assistant, items, progress=bar)
+                else:
+                    ef.index_rendered(assistant, files, settings.max_file_bytes, progress=bar)
+                bar.close()
+                matcher = ef.FoldedMatcher()
+                pages = ef.PageCheck(files, matcher) if kind == "pdf" else None
+                bar = ProgressBar(f"ask {kind}", "questions")
+                report[kind] = ev.evaluate(assistant, items, progress=bar, matcher=matcher,
+                                           observe=pages)
+                bar.close()
+                if pages is not None:
+                    report["pages"] = pages.summary()
+            finally:
+                assistant.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(ef.format_comparison(report))
     return 0
 
 

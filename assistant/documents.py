@@ -25,6 +25,8 @@ class Document:
     pages: list[Page] = field(default_factory=list, compare=False)
     sections: list[Section] = field(default_factory=list, compare=False)
     warnings: list[str] = field(default_factory=list, compare=False)
+    source_hash: str = ""
+    """`source_hash` of the file's bytes ("" for documents not read from a file)."""
 
 
 INDEX_VERSION = "late-chunked-1"
@@ -36,6 +38,13 @@ of its file."""
 def content_hash(text: str) -> str:
     """The version of a document in the index: its text, and how it was embedded."""
     return hashlib.sha256(f"{INDEX_VERSION}\n{text}".encode()).hexdigest()
+
+
+def source_hash(data: bytes) -> str:
+    """The version of a file's bytes as read by this version of the readers: a file whose
+    bytes and readers are unchanged is not parsed again (a PDF takes longer to parse than to
+    hash)."""
+    return hashlib.sha256(f"{INDEX_VERSION}\n{readers.VERSION}\n".encode() + data).hexdigest()
 
 
 def key_path(path: Path) -> str:
@@ -88,7 +97,11 @@ def read_bytes(path: Path, max_bytes: int) -> bytes:
 def read_document(path: Path, max_bytes: int) -> Document:
     """Read one file with the reader its content (or suffix) calls for, or raise InputError
     (a ReaderError for a file the reader cannot use) with a one-line reason."""
-    data = read_bytes(path, max_bytes)
+    return document_from_bytes(path, read_bytes(path, max_bytes))
+
+
+def document_from_bytes(path: Path, data: bytes) -> Document:
+    """The document in a file's bytes (as `read_document`), or raise InputError."""
     fmt = readers.sniff(data, path.suffix)
     if fmt is None:
         raise InputError(f"unsupported file type {path.suffix or '(none)'!r}")
@@ -97,7 +110,7 @@ def read_document(path: Path, max_bytes: int) -> Document:
         raise InputError("no text found")
     return make_document(key_path(path), result.text, title=result.title or path.stem,
                          format=result.format, pages=result.pages, sections=result.sections,
-                         warnings=result.warnings)
+                         warnings=result.warnings, source_hash=source_hash(data))
 
 
 def supported(path: Path) -> bool:

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -97,6 +98,24 @@ def sentence_matches(sentence, doc_path: str, spans: list[tuple[int, int]]) -> b
     return False
 
 
+class Matcher(Protocol):
+    """How a returned sentence is compared with a question's gold sentences."""
+
+    def golds(self, item: EvalItem) -> list: ...
+
+    def matches(self, sentence, item: EvalItem, golds: list) -> bool: ...
+
+
+class SpanMatcher:
+    """Plain text: gold sentences located in the document, matched by span overlap."""
+
+    def golds(self, item: EvalItem) -> list:
+        return item.gold_spans()
+
+    def matches(self, sentence, item: EvalItem, golds: list) -> bool:
+        return sentence_matches(sentence, item.doc_id, golds)
+
+
 def collection_for(path: Path) -> str:
     """A collection named after the file's content: reruns on the same file reuse it."""
     return "eval-" + hashlib.sha1(path.read_bytes()).hexdigest()[:12]
@@ -153,22 +172,27 @@ def _by_source(scores: list, summarise: Callable[[list], dict]) -> dict:
     return out
 
 
-def evaluate(assistant, items: list[EvalItem], progress: Progress | None = None) -> dict:
-    """Ask every question of `items` (already indexed) and score the answers."""
+def evaluate(assistant, items: list[EvalItem], progress: Progress | None = None,
+             matcher: Matcher | None = None,
+             observe: Callable[[EvalItem, object], None] | None = None) -> dict:
+    """Ask every question of `items` (already indexed) and score the answers (`observe` sees
+    each item with its answer)."""
+    matcher = matcher or SpanMatcher()
     scores: list[_Score] = []
     for n, it in enumerate(items, 1):
-        spans = it.gold_spans()
+        spans = matcher.golds(it)
         ranked = assistant.retrieve(it.question, RANK_DEPTH)
         started = time.perf_counter()
         answer = assistant.ask(it.question)
         latency = (time.perf_counter() - started) * 1000
-        hits = [sentence_matches(h.sentence, it.doc_id, spans) for h in ranked]
+        if observe:
+            observe(it, answer)
+        hits = [matcher.matches(h.sentence, it, spans) for h in ranked]
         first = next((i for i, ok in enumerate(hits) if ok), None)
-        cited = [sentence_matches(c.sentence, it.doc_id, spans) for c in answer.citations]
+        cited = [matcher.matches(c.sentence, it, spans) for c in answer.citations]
         top = cited[0] if cited else (hits[0] if hits else False)
         gold_cited = sum(
-            1 for a, b in spans
-            if any(sentence_matches(c.sentence, it.doc_id, [(a, b)]) for c in answer.citations)
+            1 for g in spans if any(matcher.matches(c.sentence, it, [g]) for c in answer.citations)
         )
         scores.append(_Score(
             source=it.source, p1=float(top), r5=float(first is not None and first < 5),

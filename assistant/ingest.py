@@ -14,7 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from assistant.catalog import DocRecord
-from assistant.documents import Document, discover, key_path, read_document
+from assistant.documents import (
+    Document,
+    discover,
+    document_from_bytes,
+    key_path,
+    read_bytes,
+    source_hash,
+)
 from assistant.errors import InputError
 from assistant.sentences import Sentence, doc_id_for, split_document
 from assistant.store import SentenceIndex
@@ -88,13 +95,21 @@ class Ingestor:
         report = IngestReport()
         docs: list[Document] = []
         roots = list(paths)
+        committed = self.index.documents()
         for found in discover(roots):
             shown = key_path(found.path)
             if found.skip_reason:
                 report.files.append(FileReport(shown, "skipped", found.skip_reason))
                 continue
             try:
-                docs.append(read_document(found.path, max_bytes))
+                data = read_bytes(found.path, max_bytes)
+                old = committed.get(shown)
+                if old is not None and old.source_hash and old.source_hash == source_hash(data):
+                    # same bytes, same readers: not parsed again
+                    report.files.append(FileReport(shown, "unchanged",
+                                                   sentences=old.n_sentences))
+                    continue
+                docs.append(document_from_bytes(found.path, data))
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
         self._ingest(docs, report, progress)
@@ -201,7 +216,8 @@ class Ingestor:
         items = []
         for doc, sents in batch:
             record = DocRecord(doc.path, doc_id_for(doc.path), doc.content_hash, doc.title,
-                               doc.text, len(sents), doc.format, len(doc.pages))
+                               doc.text, len(sents), doc.format, len(doc.pages),
+                               doc.source_hash)
             items.append((record, sents, vectors[offset : offset + len(sents)]))
             offset += len(sents)
         if self._preload is not None:

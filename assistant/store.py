@@ -191,7 +191,7 @@ class ChromaStore:
         return {
             m["path"]: DocRecord(m["path"], m["doc_id"], m["content_hash"], m.get("title", ""),
                                  "", int(m["n_sentences"]), m.get("format", "text"),
-                                 int(m.get("pages", 0)))
+                                 int(m.get("pages", 0)), m.get("source_hash", ""))
             for m in got["metadatas"] or []
         }
 
@@ -211,7 +211,7 @@ class ChromaStore:
             metadatas=[{
                 "path": r.path, "doc_id": r.doc_id, "content_hash": r.content_hash,
                 "title": r.title, "n_sentences": r.n_sentences, "format": r.format,
-                "pages": r.pages,
+                "pages": r.pages, "source_hash": r.source_hash,
             } for r in records],
         )
 
@@ -393,7 +393,7 @@ class SentenceIndex:
             if local.get(path) is None or local[path].content_hash != rec.content_hash:
                 text = self.chroma.committed_text(path)
                 full = DocRecord(rec.path, rec.doc_id, rec.content_hash, rec.title, text,
-                                 rec.n_sentences, rec.format, rec.pages)
+                                 rec.n_sentences, rec.format, rec.pages, rec.source_hash)
                 sentences, vectors = self.chroma.fetch(path, rec.content_hash)
                 self.catalog.replace_document(full, sentences, vectors if sentences else None)
                 fixed += 1

@@ -16,10 +16,15 @@ from assistant.readers.base import Page, ReaderError, ReadResult, Section
 
 __all__ = ["Page", "ReadResult", "ReaderError", "SUFFIXES", "Section", "read", "sniff"]
 
+VERSION = "1"
+"""The readers' version: part of a file's source hash, so that a change in how a format is read
+makes every file of it parsed again on the next ingest (bump it when a reader changes)."""
+
 SUFFIXES: dict[str, str] = {
     ".txt": "text",
     ".md": "markdown",
     ".markdown": "markdown",
+    ".pdf": "pdf",
     ".html": "html",
     ".htm": "html",
     ".xhtml": "html",
@@ -32,6 +37,7 @@ suffixes here when it is added (assistant/readers/<module>.py, see MODULES)."""
 MODULES: dict[str, str] = {
     "text": "text",
     "markdown": "text",
+    "pdf": "pdf",
     "html": "html",
     "docx": "docx",
     "epub": "epub",

@@ -1,5 +1,6 @@
 """A cited sentence in its document: the text scrolled to it, the sentence highlighted and its
-neighbours shaded. Escape goes back to the chat."""
+neighbours shaded; for a paged format (PDF) the text of its page (or pages, when the sentence
+crosses a break). Escape goes back to the chat."""
 
 from __future__ import annotations
 
@@ -70,9 +71,25 @@ class DocumentScreen(Screen):
         index = self.assistant.index
         record = index.document(self.sentence.path)
         neighbours = index.neighbours(self.sentence, CONTEXT, CONTEXT) if record else []
-        self.app.call_from_thread(self.show, record.text if record else None, neighbours)
+        window = self._page_window(index) if record else None
+        self.app.call_from_thread(self.show, record.text if record else None, neighbours, window)
 
-    def show(self, text: str | None, neighbours: list[Sentence]) -> None:
+    def _page_window(self, index) -> tuple[int, int] | None:
+        """The span of the sentence's page(s) in the document text, from the sentences on them
+        (None for formats without pages)."""
+        s = self.sentence
+        if s.page is None:
+            return None
+        last = s.page_end or s.page
+        on_page = [x for x in index.catalog.document_sentences(s.path)
+                   if x.doc_hash == s.doc_hash and x.page is not None
+                   and s.page <= x.page <= last]
+        if not on_page:
+            return None
+        return min(x.char_start for x in on_page), max(x.char_end for x in on_page)
+
+    def show(self, text: str | None, neighbours: list[Sentence],
+             window: tuple[int, int] | None = None) -> None:
         s = self.sentence
         note = self.query_one("#doc-note", Static)
         if text is None:
@@ -84,15 +101,23 @@ class DocumentScreen(Screen):
         if text[start:end] != s.text:  # the file changed since: look for the sentence
             found = text.find(s.text)
             start, end = (found, found + len(s.text)) if found >= 0 else (-1, -1)
-            neighbours = []
+            neighbours, window = [], None
             note.update(Content.styled(
                 "The document changed since this citation was made."
                 + ("" if found >= 0 else " The sentence is no longer in it."), "$warning"))
+        base = 0
+        if window is not None and start >= 0 and window[0] <= start and end <= window[1]:
+            base = window[0]  # show the page: offsets below are relative to its start
+            text = text[window[0]:window[1]]
+            start, end = start - base, end - base
+            pages = f"pages {s.page}–{s.page_end}" if s.page_end else f"page {s.page}"
+            note.update(Content.styled(f"showing {pages} of the document", "$text-muted"))
         self.text = text
         spans = []
         if neighbours:
-            spans.append((min(n.char_start for n in neighbours),
-                          max(n.char_end for n in neighbours), "on $boost"))
+            spans.append((max(min(n.char_start for n in neighbours) - base, 0),
+                          min(max(n.char_end for n in neighbours) - base, len(text)),
+                          "on $boost"))
         self.neighbours = [n for n in neighbours if n.id != s.id]
         if start >= 0:
             self.span = (start, end)
