@@ -63,8 +63,10 @@ def _embed(results: list) -> tuple[float, int]:
 
 def _peak_parse_mb() -> tuple[float, float]:
     """Max RSS (MB) of a process that parses the book, and of one that only imports."""
-    rss = "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)"
-    head = f"import resource, sys; sys.path.insert(0, {str(REPO)!r}); import pypdfium2; "
+    # VmHWM, not ru_maxrss: a child's ru_maxrss starts from the (large) parent's at fork
+    rss = ("print(next(int(ln.split()[1]) for ln in open('/proc/self/status') "
+           "if ln.startswith('VmHWM')) / 1024)")
+    head = f"import sys; sys.path.insert(0, {str(REPO)!r}); import pypdfium2; "
     parse = f"from assistant.readers import pdf; pdf.read(open({str(BOOK)!r}, 'rb').read()); "
     got = [float(subprocess.run([sys.executable, "-c", head + extra + rss], capture_output=True,
                                 text=True, check=True).stdout) for extra in (parse, "")]

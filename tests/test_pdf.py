@@ -187,3 +187,33 @@ def test_lookup_view_shows_the_sentence_in_its_page(tmp_path, encoder):
 
     run(scenario())
     assistant.close()
+
+
+def test_folded_matching_and_gold_pages():
+    from assistant import eval_formats as ef
+
+    assert ef.fold("Café “quoted” — 1,799!") == "cafequoted1799"
+    assert ef.folded_match(ef.fold("He retired in 1797."), ef.fold("He retired in 1797 and left"))
+    assert not ef.folded_match(ef.fold("He retired in 1797."), ef.fold("Nothing alike at all"))
+    files = ef.rendered_files(SHARED / "eval" / "dev.jsonl", "pdf")
+    assert len(files) == 141
+    gw = EVAL_PDF / "George_Washington.pdf"
+    golds = [ef.fold("He retired from the presidency in 1797 and returned to his home"),
+             ef.fold("Washington became an international icon for liberation and nationalism")]
+    assert ef.gold_pages(gw, golds) == [1, 2]
+
+
+def test_cli_eval_format_pdf_reports_both_and_the_pages(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1",
+           "ANONYMIZED_TELEMETRY": "False"}
+    done = subprocess.run(
+        [sys.executable, "-m", "assistant", "eval", str(SHARED / "eval" / "dev.jsonl"),
+         "--format", "pdf", "--limit", "8", "--json"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["format"] == "pdf" and report["n"] == 8
+    assert report["text"]["overall"]["n"] == report["pdf"]["overall"]["n"] == 8
+    assert report["pdf"]["overall"]["p_at_1"] >= report["text"]["overall"]["p_at_1"] - 0.25
+    assert report["pages"]["matched_citations"] > 0
+    assert report["pages"]["page_right_rate"] >= 0.98

@@ -101,3 +101,17 @@ def test_old_catalog_gets_the_place_columns(tmp_path):
     record = catalog.document("/a.txt")
     assert (record.format, record.pages, record.text) == ("text", 0, "Old sentence.")
     catalog.close()
+
+
+def test_export_footnotes_name_the_page():
+    from assistant.answer import Answer, AnswerSentence
+    from assistant.conversations import Entry
+    from assistant.export import to_json, to_markdown
+
+    crossing = next(s for s in split_document(_paged_doc()) if s.page_end)
+    answer = Answer("q?", f"{crossing.text} [1]", True, [Citation(1, crossing, 0.5)], "offline",
+                    sentences=[AnswerSentence(crossing.text, [1], 1.0, True)])
+    md = to_markdown([Entry("answer", "q?", answer=answer)])
+    assert "`/docs/report.pdf pp. 2–3 (printed 1), line 2, § Results`" in md
+    cited = to_json([Entry("answer", "q?", answer=answer)])["entries"][0]["citations"][0]
+    assert (cited["page"], cited["page_end"], cited["page_label"]) == (2, 3, "1")
