@@ -253,5 +253,18 @@ def split_document(doc: Document) -> list[Sentence]:
             title=doc.title,
             **places.fields(start, end, line),
         )
-        for i, (start, end, line) in enumerate(split_spans(doc.text))
+        for i, (start, end, line) in enumerate(_body_spans(doc))
     ]
+
+
+def _body_spans(doc: Document) -> list[tuple[int, int, int]]:
+    """The sentence spans, less the headings of a structured document: a heading is the
+    `section` of the sentences under it, not an answer (as a sentence of its own, "Magic
+    Kingdom" outranks the sentence that says what it is)."""
+    spans = split_spans(doc.text)
+    headings = [(h.start, h.start + len(h.title)) for h in doc.sections
+                if doc.text.startswith(h.title, h.start)]
+    if not headings:
+        return spans
+    return [(s, e, ln) for s, e, ln in spans
+            if not any(hs <= s and e <= he for hs, he in headings)]

@@ -238,3 +238,16 @@ def test_prose_laid_out_in_a_table_keeps_its_paragraphs():
 def test_text_named_docx_says_it_is_not_a_zip():
     assert reason(b"Just some notes, saved with the wrong name.\n", ".docx") == (
         "not a DOCX file: its content is not a zip archive (is the suffix wrong?)")
+
+
+def test_headings_are_sections_not_sentences():
+    from assistant.documents import read_document
+    from assistant.sentences import split_document
+
+    doc = read_document(FIXTURES / "handbook.docx", 10 * 2**20)
+    sentences = split_document(doc)
+    texts = [s.text for s in sentences]
+    assert "Safety" not in texts and "Field Station Handbook" not in texts
+    assert [s.index for s in sentences] == list(range(len(sentences)))
+    warden = next(s for s in sentences if s.text.startswith("The duty warden"))
+    assert warden.section == "Safety" and doc.text[warden.char_start:warden.char_end] == warden.text
