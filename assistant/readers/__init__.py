@@ -85,10 +85,9 @@ def _sniff_zip(data: bytes, suffix: str) -> str | None:
             return "epub"
         if b"word/document.xml" in data or b"word/_rels/" in data:
             return "docx"
-    fmt = SUFFIXES.get(suffix)
-    # A zip named .docx or .epub is read as one (the reader says what is wrong with it); a
-    # zip named anything else is no document.
-    return fmt if fmt in ("docx", "epub") else None
+    # Neither: the suffix's reader says what is wrong with it (a damaged .docx, a .txt that is
+    # binary); a zip with an unknown suffix is unsupported.
+    return SUFFIXES.get(suffix)
 
 
 def _looks_like_html(head: bytes) -> bool:
