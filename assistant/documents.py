@@ -91,7 +91,7 @@ def read_document(path: Path, max_bytes: int) -> Document:
     data = read_bytes(path, max_bytes)
     fmt = readers.sniff(data, path.suffix)
     if fmt is None:
-        raise InputError(f"unsupported file type {path.suffix or '(none)'!r}")
+        raise InputError(_unsupported(path))
     result = readers.read(data, fmt)
     if not result.text.strip():
         raise InputError("no text found")
@@ -104,8 +104,8 @@ def supported(path: Path) -> bool:
     return path.suffix.lower() in readers.SUFFIXES
 
 
-def _suffixes() -> str:
-    return ", ".join(sorted(readers.SUFFIXES))
+def _unsupported(path: Path) -> str:
+    return f"unsupported file type {path.suffix or '(none)'!r}"
 
 
 @dataclass(frozen=True)
@@ -131,9 +131,9 @@ def discover(paths: Iterable[Path]) -> Iterator[Found]:
                     if supported(path):
                         yield Found(path)
                     else:
-                        yield Found(path, f"unsupported file type {path.suffix or '(none)'!r}")
+                        yield Found(path, _unsupported(path))
         elif supported(root):
             yield Found(root)
         else:
-            yield Found(root, f"unsupported file type {root.suffix or '(none)'!r}; "
-                              f"supported: {_suffixes()}")
+            yield Found(root, f"{_unsupported(root)}; "
+                              f"supported: {', '.join(sorted(readers.SUFFIXES))}")
