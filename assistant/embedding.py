@@ -74,7 +74,13 @@ def onnx_session(path: Path, threads: int | None = None):
     # after the other on the same cores, and a pool that spins after its run slows the other's
     # (the cross-encoder's top 3 took 60 ms instead of 31 at p50 on 2 cores).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own kinds (NoSuchFile, InvalidProtobuf, ...)
+        from assistant.errors import ModelError
+
+        raise ModelError(f"the model {path} cannot be loaded ({str(exc).strip()[:200]}): "
+                         "reinstall the package") from None
 
 
 class Encoder:

@@ -33,6 +33,7 @@ import itertools
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,7 +57,7 @@ BATCH = 2000
 SERVER_RESYNC_S = 10.0
 """With a server, how old the local cache may get before a query re-syncs it (other
 machines may have committed meanwhile)."""
-_OPENS = itertools.count()
+_OPENING = threading.Lock()
 
 
 def _metadata(s: Sentence) -> dict:
@@ -167,12 +168,10 @@ class ChromaStore:
             else:
                 path = settings.index_dir / "chroma"
                 path.mkdir(parents=True, exist_ok=True)
-                # chromadb shares one in-memory store per folder name in a process, and that
-                # store never sees what other processes add; a distinct name per open ("/./.")
-                # gives each SentenceIndex its own, which it can reopen to see new commits.
-                self._persist = str(path) + "/." * next(_OPENS)
-                self.client = chromadb.PersistentClient(path=self._persist,
-                                                        settings=chroma_settings)
+                with _OPENING:
+                    self._persist = _unshared_name(path)
+                    self.client = chromadb.PersistentClient(path=self._persist,
+                                                            settings=chroma_settings)
                 self.location = str(settings.index_dir)
             space = {"hnsw:space": "cosine"}
             self.sentences = self.client.get_or_create_collection(
@@ -300,6 +299,20 @@ class ChromaStore:
 
     def count(self) -> int:
         return self.sentences.count()
+
+
+def _unshared_name(path: Path) -> str:
+    """A name for the folder that no open store in this process uses. chromadb shares one
+    in-memory store per folder name in a process, and that store never sees what other
+    processes add; a distinct name ("/./.") gives each open its own, which can be reopened to
+    see new commits. The shortest free one is taken, so reopening does not lengthen it."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    for n in itertools.count():
+        name = str(path) + "/." * n
+        if name not in SharedSystemClient._identifier_to_system:
+            return name
+    raise AssertionError("unreachable")
 
 
 def _forget_system(identifier: str) -> None:
