@@ -75,7 +75,17 @@ class Assistant:
         from assistant.ingest import Ingestor
 
         return Ingestor(self.index, lambda: self.encoder,
-                        batch_sentences=self.settings.ingest_batch)
+                        batch_sentences=self.settings.ingest_batch,
+                        identity=self.embedding_identity)
+
+    def embedding_identity(self) -> str:
+        """The identity of this assistant's encoder (`embedding.identity`), known without
+        loading the default model."""
+        from assistant import embedding
+
+        if self._encoder is not None:
+            return embedding.identity_of(self._encoder)
+        return embedding.identity()
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         return self.retriever.search(question, k or self.settings.top_k).hits

@@ -632,6 +632,56 @@ class SentenceIndex:
             self.rebuild()
             action()
 
+    # -- the embedding model ------------------------------------------------------------------
+    def embedding(self) -> str | None:
+        """The identity of the encoder that made the stored vectors (None: not recorded)."""
+        return self.catalog.embedding()
+
+    def set_embedding(self, identity: str) -> None:
+        self.catalog.set_embedding(identity)
+
+    def reembed(self, identity: str, encode: Callable[[list[list[str]]], tuple],
+                progress: Callable[[int, int, str], None] | None = None) -> int:
+        """Another encoder (model, dimension or token basis): give every committed sentence
+        its vector and token state from `encode` (the sentences of each document, in order →
+        (vectors, packed token states or None)), rebuild Chroma from them, then record
+        `identity`. Call it holding the write lock. An interruption leaves the old identity
+        recorded, so the next writer starts over. Returns the sentences embedded."""
+        if not self.embedded:
+            raise StoreError(
+                f"the collection {self.settings.collection!r} on {self.location} was embedded "
+                f"with another model ({self.embedding()}); ingest into a new --collection")
+        docs = sorted(self.catalog.documents())
+        total = self.catalog.count()
+        done = 0
+        batch: list[list[Sentence]] = []
+
+        def flush() -> None:
+            nonlocal done
+            if not batch:
+                return
+            vectors, packed = encode([[s.text for s in sents] for sents in batch])
+            ids = [s.id for sents in batch for s in sents]
+            tokens = dict(zip(ids, packed, strict=True)) if packed is not None else \
+                dict.fromkeys(ids)
+            self.catalog.set_vectors(dict(zip(ids, np.asarray(vectors, np.float32),
+                                              strict=True)), tokens)
+            done += len(ids)
+            if progress:
+                progress(done, total, batch[-1][0].path)
+            batch.clear()
+
+        for path in docs:
+            sentences = self.catalog.document_sentences(path)
+            if sentences:
+                batch.append(sentences)
+            if sum(len(b) for b in batch) >= BATCH:
+                flush()
+        flush()
+        self.rebuild()  # a fresh collection: vectors of another dimension cannot mix
+        self.set_embedding(identity)
+        return done
+
     # -- the interface ---------------------------------------------------------------------
     def documents(self) -> dict[str, DocRecord]:
         return self.catalog.documents()
