@@ -374,7 +374,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     if args.http is not None and not 0 < args.http < 65536:
         raise ConfigError(f"--http: {args.http} is not a port number (1-65535)")
-    return serve(_settings(args), http_port=args.http, allow_ingest=args.allow_ingest)
+    settings = _settings(args)
+    if not args.allow_ingest:  # a read-only server on a mistyped --index: say so, create nothing
+        _existing_index(settings)
+    return serve(settings, http_port=args.http, allow_ingest=args.allow_ingest)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
