@@ -125,7 +125,7 @@ class Assistant:
             raise EmptyIndexError(
                 f"the index at {self.index.location} is empty: run `assistant ingest PATH` first"
             )
-        _ = self.retriever.reranker  # loaded before retrieval is timed (a no-op when warm)
+        getattr(self.retriever, "reranker", None)  # loaded before retrieval is timed (warm: no-op)
         t_loaded = time.perf_counter()
         resolved = self.resolve(question.strip(), history)
         retrieval = self.retriever.search(resolved.question, k or self.settings.top_k)
