@@ -138,15 +138,16 @@ class Ingestor:
                 before = file_stat(found.path)
                 data = read_bytes(found.path, max_bytes)
                 old = committed.get(shown)
-                if old is not None and old.source_hash and old.source_hash == source_hash(data):
+                digest = byte_hash(data)
+                if old is not None and old.source_hash == source_hash(digest):
                     # same bytes, same readers: not parsed again
                     if before is not None:
                         self._note_file_state(shown, FileState(
-                            before.st_size, before.st_mtime_ns, byte_hash(data)), old)
+                            before.st_size, before.st_mtime_ns, digest), old)
                     report.files.append(FileReport(shown, "unchanged",
                                                    sentences=old.n_sentences))
                     continue
-                docs.append(document_from_bytes(found.path, data, before))
+                docs.append(document_from_bytes(found.path, data, before, digest))
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
         self._ingest(docs, report, progress)
