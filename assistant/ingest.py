@@ -151,7 +151,7 @@ class Ingestor:
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
         self._ingest(docs, report, progress)
-        for path in sorted(self._vanished(roots)):
+        for path in sorted(self._vanished(roots, kept)):
             self.index.remove(path)
             report.files.append(FileReport(path, "removed", "file no longer exists"))
         report.seconds = time.perf_counter() - started
@@ -206,11 +206,10 @@ class Ingestor:
                 kept[shown] = n
         return kept
 
-    def _vanished(self, roots: list[Path]) -> set[str]:
+    def _vanished(self, roots: list[Path], kept: dict[str, int]) -> set[str]:
         """Indexed documents that are gone from the named folders, and named files that are
-        gone from folders that exist."""
+        gone from folders that exist (`kept`: the missing roots whose documents stay)."""
         folders, files = [], set()
-        kept = self._kept_under_missing(roots)
         for root in roots:
             shown = key_path(root)
             if root.is_dir():
