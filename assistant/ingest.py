@@ -150,7 +150,7 @@ class Ingestor:
                 docs.append(document_from_bytes(found.path, data, before, digest))
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
-        self._ingest(docs, report, progress)
+        self._ingest(docs, report, progress, committed)
         for path in sorted(self._vanished(roots, kept)):
             self.index.remove(path)
             report.files.append(FileReport(path, "removed", "file no longer exists"))
@@ -221,8 +221,10 @@ class Ingestor:
                 and not Path(key_to_path(path)).exists()}
 
     def _ingest(self, docs: list[Document], report: IngestReport,
-                progress: Progress | None) -> None:
-        committed = self.index.documents()
+                progress: Progress | None, committed: dict | None = None) -> None:
+        """`committed`: the index's documents, when the caller has just read them."""
+        if committed is None:
+            committed = self.index.documents()
         if docs and self._preload is None:
             # The store's writer imports LlamaIndex (~2 s): do it while splitting/embedding.
             # It is joined before the first write: two threads importing LlamaIndex's circular
