@@ -5,15 +5,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from assistant import answerability
+from assistant.answerability import Answerability
 from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 NOT_FOUND = "I could not find this in your documents."
 
-# Hit scores are the retriever's calibrated probability that a sentence answers the question.
-# Below FOUND_THRESHOLD the best sentence rarely answers, so the offline answerer says it did
-# not find it; extra sentences are cited only when at least RELATIVE_CUTOFF times as probable
-# as the first. Both chosen on dev.jsonl with `assistant eval` (and `--unanswerable`): the
-# trade-offs measured are in docs/ranking-experiments.md ("Thresholds").
+# Found or not found is the answerability model's (answerability.py: signals of the best hit
+# that involve no other document, so the decision is the same for a document alone in its
+# index and among thousands). FOUND_THRESHOLD is on the ranker's calibrated probability
+# (`Hit.score`, which does depend on the collection): extra sentences are cited only above it
+# and when at least RELATIVE_CUTOFF times as probable as the first, and it decides for hits
+# made by hand (no signals). Both chosen on dev.jsonl with `assistant eval` (and
+# `--unanswerable`): the trade-offs measured are in docs/ranking-experiments.md ("Thresholds").
 FOUND_THRESHOLD = 0.07
 RELATIVE_CUTOFF = 0.75
 
@@ -25,9 +29,16 @@ class Answerer(Protocol):
                on_token: TokenCallback | None = None) -> Answer: ...
 
 
-def is_relevant(hits: list[Hit], threshold: float = FOUND_THRESHOLD) -> bool:
-    """Whether retrieval found anything worth answering from."""
-    return bool(hits) and hits[0].score >= threshold
+def is_relevant(hits: list[Hit], threshold: float = FOUND_THRESHOLD,
+                model: Answerability | None = None) -> bool:
+    """Whether retrieval found anything worth answering from: the answerability model (the
+    shipped one unless given) over the best hit's signals; for hits made by hand, without
+    signals, whether the best score reaches `threshold`."""
+    if not hits:
+        return False
+    if any(h.signals for h in hits):
+        return (model or answerability.shared()).answerable(hits)
+    return hits[0].score >= threshold
 
 
 def not_found(question: str, hits: list[Hit], answerer: str, nearest_n: int = 3) -> Answer:
@@ -42,10 +53,12 @@ class ExtractiveAnswerer:
     name = "offline"
 
     def __init__(self, max_sentences: int = 3, threshold: float = FOUND_THRESHOLD,
-                 relative_cutoff: float = RELATIVE_CUTOFF) -> None:
+                 relative_cutoff: float = RELATIVE_CUTOFF,
+                 model: Answerability | None = None) -> None:
         self.max_sentences = max_sentences
         self.threshold = threshold
         self.relative_cutoff = relative_cutoff
+        self.model = model
 
     def select(self, hits: list[Hit]) -> list[Hit]:
         best = hits[0].score
@@ -57,7 +70,7 @@ class ExtractiveAnswerer:
 
     def answer(self, question: str, hits: list[Hit], *, history: list[Turn] | None = None,
                on_token: TokenCallback | None = None) -> Answer:
-        if not is_relevant(hits, self.threshold):
+        if not is_relevant(hits, self.threshold, self.model):
             return not_found(question, hits, self.name)
         chosen = self.select(hits)
         citations = [Citation(i + 1, h.sentence, h.score) for i, h in enumerate(chosen)]

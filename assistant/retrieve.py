@@ -69,10 +69,12 @@ FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "l
 CONTEXT_DISCOUNT = 0.7
 LEAD_WORDS = 4
 TOKEN_CACHE = 10_000
+SIGNAL_HITS = 3
 """align_ctx: a neighbour's token matches count at this fraction (a "he" that names the
 question's subject in the sentence before; the answer half of a two-sentence statement).
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
-those of ~200: its candidates and their neighbours)."""
+those of ~200: its candidates and their neighbours). SIGNAL_HITS: how many of the best hits
+carry the answerability signals (`HybridRetriever._signals`)."""
 # The first stage: which candidates the cross-encoder reads (the features before "ce").
 FIRST_STAGE_WEIGHTS = np.array([2.287, 0.22, 7.263, 1.984, 1.043, -0.544, 0.073, 0.415, -2.09,
                                 0.586, -10.0, 7.25, 1.606, 8.347], dtype=np.float64)
@@ -409,6 +411,25 @@ class HybridRetriever:
             question, [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen])
         return ce_columns(len(order), top, logits)
 
+    def _signals(self, question: str, cands: Candidates, row: int, rank: int
+                 ) -> dict[str, float]:
+        """A hit's features by name; the first SIGNAL_HITS also get the signals that involve
+        no other document (for `answerability.py`): the best cross-encoder logit of the
+        question, and the share of the question's content words in the sentence and in its
+        document."""
+        out = dict(zip(FEATURES, cands.features[row].tolist(), strict=True))
+        if rank >= SIGNAL_HITS:
+            return out
+        sent = cands.sentences[row]
+        qterms = content_terms(question)
+        _, df = self._document_df(sent.path, sent.doc_hash)
+        n = len(qterms) or 1
+        out["ce_best"] = float(cands.features[:, FEATURES.index("ce")].max())
+        out["cover"] = len(qterms & content_terms(sent.text)) / n
+        out["doc_cover"] = sum(1 for t in qterms if df.get(t, 0)) / n
+        out["terms"] = float(len(qterms))
+        return out
+
     # -- ranking ---------------------------------------------------------------------------
     def score(self, features: np.ndarray) -> np.ndarray:
         """Calibrated probability for each row of `features`."""
@@ -421,7 +442,9 @@ class HybridRetriever:
         probs = self.score(cands.features)
         order = np.argsort(-probs, kind="stable")[:k]
         hits = [Hit(cands.sentences[i], float(probs[i]), vector=float(cands.features[i, 0]),
-                    lexical=float(cands.features[i, 1])) for i in order]
+                    lexical=float(cands.features[i, 1]),
+                    signals=self._signals(question, cands, i, rank))
+                for rank, i in enumerate(order)]
         timings = dict(cands.timings)
         timings["fuse_ms"] = (time.perf_counter() - t0) * 1000 + timings.pop("features_ms")
         return Retrieval(hits, timings)

@@ -149,6 +149,9 @@ class Hit:
     score: float
     vector: float = 0.0
     lexical: float = 0.0
+    signals: dict[str, float] = field(default_factory=dict)
+    """The retriever's raw per-sentence signals by name (its ranking features and the few the
+    answerability model reads, `answerability.py`); empty for a hit made by hand."""
 
 
 @dataclass
