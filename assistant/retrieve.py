@@ -427,7 +427,6 @@ class HybridRetriever:
         out["ce_best"] = float(cands.features[:, FEATURES.index("ce")].max())
         out["cover"] = len(qterms & content_terms(sent.text)) / n
         out["doc_cover"] = sum(1 for t in qterms if df.get(t, 0)) / n
-        out["terms"] = float(len(qterms))
         return out
 
     # -- ranking ---------------------------------------------------------------------------

@@ -60,7 +60,8 @@ def _row(it: ev.EvalItem, setting: str, label: int, hits, against: str = "") -> 
     return {"id": it.id, "doc": it.doc_id, "source": it.source, "setting": setting,
             "label": label, "against": against, "score": hits[0].score if hits else 0.0,
             "top_doc": hits[0].sentence.path if hits else "",
-            "signals": hits[0].signals if hits else {}}
+            "signals": hits[0].signals if hits else {},
+            "hits": [h.signals for h in hits]}
 
 
 def collect(file: Path, index: Path | None, tmp: Path) -> list[dict]:
