@@ -63,18 +63,18 @@ from assistant.types import Hit, Sentence
 CANDIDATES = 50
 
 LOCAL_DOCS = 10
+SIGNAL_HITS = 3
+"""How many of the best hits carry the answerability signals (`HybridRetriever._signals`)."""
 
 FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare",
             "align", "align_ctx", "lead", "align_local", "ce", "ce_gap")
 CONTEXT_DISCOUNT = 0.7
 LEAD_WORDS = 4
 TOKEN_CACHE = 10_000
-SIGNAL_HITS = 3
 """align_ctx: a neighbour's token matches count at this fraction (a "he" that names the
 question's subject in the sentence before; the answer half of a two-sentence statement).
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
-those of ~200: its candidates and their neighbours). SIGNAL_HITS: how many of the best hits
-carry the answerability signals (`HybridRetriever._signals`)."""
+those of ~200: its candidates and their neighbours)."""
 # The first stage: which candidates the cross-encoder reads (the features before "ce").
 FIRST_STAGE_WEIGHTS = np.array([2.287, 0.22, 7.263, 1.984, 1.043, -0.544, 0.073, 0.415, -2.09,
                                 0.586, -10.0, 7.25, 1.606, 8.347], dtype=np.float64)
