@@ -120,7 +120,7 @@ def test_an_open_reader_sees_what_another_writer_commits(store_settings, corpus,
     """A reader that stays open (the chat UI) sees documents another writer commits later:
     embedded, it reopens Chroma (an open one never sees other processes' additions); with a
     server, it re-syncs its local cache."""
-    monkeypatch.setattr("assistant.store.SERVER_RESYNC_S", 0.0)
+    monkeypatch.setattr("assistant.store.server.SERVER_RESYNC_S", 0.0)
     (corpus / "alpha.txt").unlink()
     first = Assistant(store_settings, encoder=encoder)
     _ingest(first, [corpus / SEED_ARTICLE.name])
