@@ -14,8 +14,8 @@ import numpy as np
 from assistant.catalog import Catalog, DocRecord
 from assistant.config import Settings
 from assistant.errors import StoreError
-from assistant.sentences import Sentence
 from assistant.store.chroma import BATCH, ChromaStore
+from assistant.types import Sentence
 
 Items = list[tuple[DocRecord, list[Sentence], np.ndarray]]
 """Document versions to commit: (record, its sentences in order, their unit vectors)."""

@@ -26,9 +26,9 @@ import numpy as np
 from assistant.catalog import Catalog
 from assistant.config import Settings
 from assistant.errors import StoreError
-from assistant.sentences import Sentence
 from assistant.store.backend import Backend, Encode, Items
 from assistant.store.chroma import BATCH, ChromaStore
+from assistant.types import Sentence
 
 
 class EmbeddedBackend(Backend):

@@ -18,10 +18,10 @@ import numpy as np
 from assistant.catalog import Catalog, DocRecord
 from assistant.config import Settings
 from assistant.errors import StoreBusyError
-from assistant.sentences import Sentence
 from assistant.store.backend import Backend, Encode
 from assistant.store.chroma import ChromaStore
 from assistant.store.layout import catalog_path, check_index
+from assistant.types import Sentence
 
 
 def _who() -> str:

@@ -13,9 +13,9 @@ import numpy as np
 from assistant.catalog import Catalog, DocRecord
 from assistant.config import Settings
 from assistant.errors import StoreBusyError, StoreError
-from assistant.sentences import Sentence
 from assistant.store.chroma import BATCH, ChromaStore, sentence_from_metadata
 from assistant.store.layout import catalog_path, check_index
+from assistant.types import Sentence
 
 
 def rebuild_catalog(settings: Settings) -> dict[str, int]:

@@ -19,9 +19,9 @@ import numpy as np
 from assistant.catalog import Catalog
 from assistant.config import Settings
 from assistant.errors import StoreError
-from assistant.sentences import Sentence
 from assistant.store.backend import Backend, Encode, Items
 from assistant.store.chroma import ChromaStore
+from assistant.types import Sentence
 
 SERVER_RESYNC_S = 10.0
 """How old the local cache may get before a query re-syncs it (other machines may have
