@@ -98,6 +98,9 @@ def test_same_decision_alone_and_among_others(together, tmp_path, encoder):
         finally:
             alone.close()
     assert not together.ask(UNANSWERABLE).found
+    # the seed article's question, found alone (above), is found among the others too
+    answer = together.ask("Who is the Pentagon spokesperson?")
+    assert answer.found and "Sabrina Singh" in answer.citations[0].sentence.text
 
 
 def test_decision_reads_the_best_hit_with_signals(together):
