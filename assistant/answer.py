@@ -1,6 +1,7 @@
 """The answer: what every answerer returns, and the offline extractive answerer.
 
-One `Answerer` interface; `make_answerer` picks the implementation from settings."""
+One `Answerer` interface; `make_answerer` builds the one the settings name, from the registry in
+assistant.answerers."""
 
 from __future__ import annotations
 
@@ -101,7 +102,15 @@ class Answer:
 
 
 class Answerer(Protocol):
+    """What every answerer offers; its capabilities are declared (see assistant.answerers)."""
+
     name: str
+    streams: bool
+    """`on_token` gets the text piece by piece as it is written (not once, at the end)."""
+    rewrites: bool
+    """It has `rewrite(prompt) -> str`, used to rewrite follow-up questions."""
+    shares_encoder: bool
+    """It has `bind_encoder(factory)`, to use the assistant's encoder instead of its own."""
 
     def answer(self, question: str, hits: list[Hit], *, history: list[Turn] | None = None,
                on_token: TokenCallback | None = None) -> Answer: ...
@@ -122,6 +131,13 @@ class ExtractiveAnswerer:
     """Offline: answers with the one to three retrieved sentences that best answer the question."""
 
     name = "offline"
+    streams = False
+    rewrites = False
+    shares_encoder = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractiveAnswerer:
+        return cls(max_sentences=settings.answer_sentences)
 
     def __init__(self, max_sentences: int = 3, threshold: float = FOUND_THRESHOLD,
                  relative_cutoff: float = RELATIVE_CUTOFF) -> None:
@@ -152,9 +168,8 @@ class ExtractiveAnswerer:
 
 
 def make_answerer(settings: Settings) -> Answerer:
-    """The answerer named by the settings; offline unless an LLM is configured."""
-    if settings.llm == "openai":
-        from assistant.llm import OpenAIAnswerer
+    """The answerer named by the settings (see assistant.answerers); offline unless an LLM is
+    configured."""
+    from assistant.answerers import make_answerer as build
 
-        return OpenAIAnswerer(settings)
-    return ExtractiveAnswerer(max_sentences=settings.answer_sentences)
+    return build(settings)
