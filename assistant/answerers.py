@@ -1,9 +1,11 @@
 """The answerers the assistant can use, by name: the one list that the settings' validation, the
 CLI's `--llm`/`--answerer` choices, the chat UI's status label and `make_answerer` read.
 
-An entry names its class by import path, so listing the names or validating a setting imports
-nothing heavy; what an answerer can do (stream tokens, rewrite follow-ups, share the assistant's
-encoder) is declared on its class (`streams`, `rewrites`, `shares_encoder`), not probed for.
+An entry names its class by import path, as a plugin would be named: the settings read this list
+without importing the answerers (which import the settings), and listing the names imports
+nothing heavy. What an answerer can do (stream tokens, rewrite follow-ups, share the assistant's
+encoder) is declared on its class (`streams`, `rewrites`, `shares_encoder`; see
+assistant.answer.Answerer), not probed for with hasattr.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from assistant.errors import ConfigError
 
-if TYPE_CHECKING:
-    from assistant.answer import Answerer
-    from assistant.config import Settings
+
+class _Settings(Protocol):
+    """What this module reads of assistant.config.Settings (not imported: config imports this
+    module to validate `llm`)."""
+
+    llm: str
+    model: str
 
 
 @dataclass(frozen=True)
@@ -26,11 +32,12 @@ class AnswererSpec:
 
     name: str
     target: str
-    """"module:Class", imported only when the answerer is built or its capabilities asked."""
+    """"module:Class", imported only when the answerer is built or its capabilities read; the
+    class has `from_settings(settings)`."""
     summary: str
     needs_network: bool
-    """Whether it sends the question and evidence over the network."""
-    label: Callable[[Settings], str]
+    """Whether it sends the question and the evidence over the network."""
+    label: Callable[[_Settings], str]
     """How the chat UI's status bar names it."""
 
     def load(self) -> type:
@@ -38,7 +45,8 @@ class AnswererSpec:
         module, _, name = self.target.partition(":")
         return getattr(importlib.import_module(module), name)
 
-    def build(self, settings: Settings) -> Answerer:
+    def build(self, settings: _Settings) -> Any:
+        """The answerer (an assistant.answer.Answerer) for these settings."""
         return self.load().from_settings(settings)
 
 
@@ -59,6 +67,7 @@ def names() -> list[str]:
 
 
 def get(name: str) -> AnswererSpec:
+    """The entry for `name`, or ConfigError saying which names there are."""
     try:
         return REGISTRY[name]
     except KeyError:
@@ -71,6 +80,7 @@ def unknown(name: object) -> str:
     return f"unknown answerer {name!r}; use {listed}"
 
 
-def make_answerer(settings: Settings) -> Answerer:
-    """The answerer named by the settings."""
+def make_answerer(settings: _Settings) -> Any:
+    """The answerer (an assistant.answer.Answerer) named by the settings; offline unless an LLM
+    is configured."""
     return get(settings.llm).build(settings)

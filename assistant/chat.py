@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 from assistant.config import Settings
 from assistant.errors import ConfigError, LLMError
+from assistant.types import TokenCallback
 
-TokenCallback = Callable[[str], None]
 DUMMY_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client wants one
 
 

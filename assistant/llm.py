@@ -16,16 +16,7 @@ import re
 import time
 from collections.abc import Callable
 
-from assistant.answer import (
-    Answer,
-    AnswerSentence,
-    Citation,
-    ExtractiveAnswerer,
-    TokenCallback,
-    Turn,
-    is_relevant,
-    not_found,
-)
+from assistant.answer import ExtractiveAnswerer, is_relevant, not_found
 from assistant.chat import ChatBackend, Completion, OpenAIChat
 from assistant.citations import (
     ClaimSentence,
@@ -36,7 +27,7 @@ from assistant.citations import (
 )
 from assistant.config import Settings
 from assistant.prompting import render
-from assistant.retrieve import Hit
+from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 UNSUPPORTED_MARK = "[unverified]"
 # A model that starts writing its own evidence block or next question has finished its answer.

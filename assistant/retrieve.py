@@ -56,8 +56,9 @@ import numpy as np
 
 from assistant.embedding import unpack_tokens
 from assistant.rerank import RERANK_TOP, CrossEncoder, passage, shared
-from assistant.sentences import Sentence, sentence_id
+from assistant.sentences import sentence_id
 from assistant.store import SentenceIndex
+from assistant.types import Hit, Sentence
 
 CANDIDATES = 50
 
@@ -116,16 +117,6 @@ def lexical_query(text: str) -> str:
     ranking but make the full-text query match nearly every sentence (slow on big stores)."""
     words = [w for w in _TOKEN.findall(text) if w.lower() not in _STOP]
     return " ".join(words) or text
-
-
-@dataclass
-class Hit:
-    """A retrieved sentence and why: its score (probability that it answers) and signals."""
-
-    sentence: Sentence
-    score: float
-    vector: float = 0.0
-    lexical: float = 0.0
 
 
 @dataclass

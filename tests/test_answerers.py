@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 
 from assistant import answerers
-from assistant.answer import ExtractiveAnswerer, Turn, make_answerer
+from assistant.answer import ExtractiveAnswerer
+from assistant.answerers import make_answerer
 from assistant.chat import Completion, OpenAIChat
 from assistant.cli import build_parser
 from assistant.config import Settings
-from assistant.documents import Document, content_hash
+from assistant.documents import content_hash
 from assistant.errors import ConfigError, LLMError
 from assistant.llm import STOP, UNSUPPORTED_MARK, GroundedAnswerer, OpenAIAnswerer
-from assistant.retrieve import Hit
 from assistant.sentences import split_document
+from assistant.types import Document, Hit, Turn
 
 from .test_llm_faults import GOOD, SEED, FakeLLM
 
