@@ -85,6 +85,13 @@ class Backend(ABC):
         """At the start of a write (marker aside): whether Chroma may disagree with the
         catalog."""
 
+    def embedding(self) -> str | None:
+        """The identity of the encoder that made the stored vectors (None: not recorded)."""
+        return self.catalog.embedding()
+
+    def set_embedding(self, identity: str) -> None:
+        self.catalog.set_embedding(identity)
+
     @abstractmethod
     def reembed(self, identity: str, encode: Encode,
                 progress: Callable[[int, int, str], None] | None) -> int:

@@ -265,6 +265,18 @@ class ChromaStore:
     def count(self) -> int:
         return self.sentences.count()
 
+    # The embedding model's identity, on the server: the registry collection's metadata, read
+    # afresh (another machine may have set it), written with the other keys kept (modify
+    # replaces the metadata; the distance function lives in the collection's configuration).
+    def embedding(self) -> str | None:
+        meta = self.client.get_collection(self.registry.name).metadata or {}
+        return meta.get("embedding")
+
+    def set_embedding(self, identity: str) -> None:
+        meta = self.client.get_collection(self.registry.name).metadata or {}
+        keep = {k: v for k, v in meta.items() if not k.startswith("hnsw:")}
+        self.registry.modify(metadata={**keep, "embedding": identity})
+
 
 def _unshared_name(path: Path) -> str:
     """A name for the folder that no open store in this process uses. chromadb shares one

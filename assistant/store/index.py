@@ -88,11 +88,12 @@ class SentenceIndex:
 
     # -- the embedding model ------------------------------------------------------------------
     def embedding(self) -> str | None:
-        """The identity of the encoder that made the stored vectors (None: not recorded)."""
-        return self.catalog.embedding()
+        """The identity of the encoder that made the stored vectors (None: not recorded); in
+        server mode the server's record, so every machine writing to it agrees."""
+        return self.backend.embedding()
 
     def set_embedding(self, identity: str) -> None:
-        self.catalog.set_embedding(identity)
+        self.backend.set_embedding(identity)
 
     def reembed(self, identity: str, encode: Encode,
                 progress: Callable[[int, int, str], None] | None = None) -> int:

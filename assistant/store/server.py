@@ -95,11 +95,26 @@ class ServerBackend(Backend):
     def needs_repair(self) -> bool:
         return False  # the server's collections are not left unreadable by a killed client
 
+    def embedding(self) -> str | None:
+        """The server's record (shared by every machine that writes to the collection); a
+        collection written before the server kept one has it only in this machine's cache."""
+        try:
+            return self.chroma.embedding() or self.catalog.embedding()
+        except Exception as exc:
+            raise StoreError(f"the Chroma server at {self.location} failed: {exc}") from None
+
+    def set_embedding(self, identity: str) -> None:
+        try:
+            self.chroma.set_embedding(identity)
+        except Exception as exc:
+            raise StoreError(f"the Chroma server at {self.location} failed: {exc}") from None
+        self.catalog.set_embedding(identity)
+
     def reembed(self, identity: str, encode: Encode,
                 progress: Callable[[int, int, str], None] | None) -> int:
         raise StoreError(
             f"the collection {self.settings.collection!r} on {self.location} was embedded "
-            f"with another model ({self.catalog.embedding()}); ingest into a new --collection")
+            f"with another model ({self.embedding()}); ingest into a new --collection")
 
     # -- vector reads --------------------------------------------------------------------------
     def vector_search(self, vector: np.ndarray, k: int) -> list[tuple[Sentence, float]]:
