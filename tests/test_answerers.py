@@ -173,3 +173,16 @@ def test_an_offline_assistant_keeps_the_heuristic_rewrite(tmp_path, encoder):
     history = [Turn("What did Yoon Suk-yeol say about the deployment?", "A threat [1].")]
     got = Assistant(settings, encoder=encoder).resolve("and what did he call it?", history)
     assert got.question == heuristic_rewrite("and what did he call it?", history)
+
+
+def test_reading_the_registry_loads_no_answerer():
+    import subprocess
+    import sys
+
+    code = ("import sys, assistant.config, assistant.answerers as a; a.names(); "
+            "assistant.config.Settings(llm='openai'); "
+            "print(sorted(m for m in ('assistant.llm', 'assistant.chat', 'assistant.answer', "
+            "'openai') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "[]"
