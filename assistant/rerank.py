@@ -20,10 +20,9 @@ so that a "he" can be read as the title's or the previous sentence's subject. It
 ONNX (`data/reranker-int8.onnx`, 23 MB, weights quantised per channel) and runs on onnxruntime
 with the encoder's WordPiece tokenizer: no torch at run time, offline.
 
-Only the first stage's best RERANK_TOP candidates are read (a forward pass per sentence: about
-31 ms p50 for three on 2 cores); its logits enter the ranker as two more features
-(`retrieve.FEATURES`). On dev.jsonl that took P@1 from 0.784 to 0.801 (held out, eight 5-fold
-splits by document: 0.778 to 0.793); docs/ranking-experiments.md has the rest.
+Only the first stage's best `rerank_top` candidates (`data/ranker.json`) are read (a forward
+pass per sentence); its logits enter the ranker as two more features (`retrieve.FEATURES`).
+What it gained and what it costs: docs/ranking-experiments.md and the README's speed table.
 """
 
 from __future__ import annotations
@@ -39,8 +38,6 @@ from assistant.errors import ModelError
 MODEL_FILE = Path(__file__).parent / "data" / "reranker-int8.onnx"
 MAX_TOKENS = 96
 """Question, sentence and context together; the context is cut first."""
-RERANK_TOP = 3
-"""How many of the first stage's best candidates the cross-encoder reads."""
 
 
 def passage(sentence: str, title: str, previous: str) -> str:
