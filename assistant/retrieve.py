@@ -47,7 +47,6 @@ are probabilities. What each feature and each fit measured: docs/ranking-experim
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -59,6 +58,7 @@ from assistant.params import RankerParams, first_stage_features, load_ranker
 from assistant.rerank import CrossEncoder, passage, shared
 from assistant.sentences import Sentence, sentence_id
 from assistant.store import SentenceIndex
+from assistant.text import content_terms, lexical_query, tokens
 
 CANDIDATES = 50
 
@@ -73,41 +73,7 @@ TOKEN_CACHE = 10_000
 question's subject in the sentence before; the answer half of a two-sentence statement).
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
 those of ~200: its candidates and their neighbours)."""
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _NO_TOKENS = np.zeros((0, 1), dtype=np.float32)
-_STOP = frozenset(
-    "a an the of in on at to for is are was were be been being by with and or but what which "
-    "who whom whose when where why how did do does done that this these those it its as from "
-    "into than then there their they them he she his her him i me my you we our your not no "
-    "yes can could would should will shall may might must has have had having about after "
-    "before during over under between also any all some such so if very just one s".split()
-)
-
-
-def _stem(word: str) -> str:
-    """A light suffix stripper: plurals, -ing, -ed (`games`/`game`, `played`/`playing`)."""
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 5 and w.endswith("ing"):
-        w = w[:-3]
-    elif len(w) > 4 and w.endswith("ed"):
-        w = w[:-2]
-    return w
-
-
-def content_terms(text: str) -> set[str]:
-    """Lower-cased, lightly stemmed words of `text` without stop words."""
-    return {_stem(w) for w in _TOKEN.findall(text) if w.lower() not in _STOP}
-
-
-def lexical_query(text: str) -> str:
-    """The question's words without stop words, for BM25: they add almost nothing to the
-    ranking but make the full-text query match nearly every sentence (slow on big stores)."""
-    words = [w for w in _TOKEN.findall(text) if w.lower() not in _STOP]
-    return " ".join(words) or text
 
 
 @dataclass
@@ -385,7 +351,7 @@ class HybridRetriever:
         overlap = np.array([sum(idf[t] for t in qterms & st) / qweight for st in terms],
                            dtype=np.float64)
         local = self._local_features(qterms, order, terms, dmax)
-        brevity = min(1.0, LEAD_WORDS / max(len(_TOKEN.findall(question)), 1))
+        brevity = min(1.0, LEAD_WORDS / max(len(tokens(question)), 1))
         opening = self._opening(order)
         align = self._alignment(qstates, self._question_weights(qwords, idf), qwords, order)
         features = np.column_stack([

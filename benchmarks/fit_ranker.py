@@ -177,7 +177,7 @@ def fit_stage(data: list[tuple[ev.EvalItem, np.ndarray, np.ndarray]], columns: i
 
 def _commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, text=True,
+        return subprocess.run(["git", "describe", "--always", "--dirty"], cwd=REPO, text=True,
                               capture_output=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return ""
@@ -236,7 +236,7 @@ def main() -> int:
         "baseline_lex": metrics([(x[:, 1], y) for _, x, y in data]),
     }
     provenance = {
-        "data": str(args.file),
+        "data": os.path.relpath(args.file.resolve(), REPO),
         "data_sha256": hashlib.sha256(args.file.read_bytes()).hexdigest(),
         "command": "python benchmarks/fit_ranker.py " + " ".join(sys.argv[1:]),
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
