@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import StoreError
-from assistant.sentences import Sentence
 from assistant.text import content_words
+from assistant.types import Sentence
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (

@@ -17,8 +17,6 @@ import numpy as np
 
 from assistant.catalog import DocRecord
 from assistant.documents import (
-    Document,
-    FileState,
     byte_hash,
     discover,
     document_from_bytes,
@@ -29,8 +27,9 @@ from assistant.documents import (
     source_hash,
 )
 from assistant.errors import InputError, ModelError
-from assistant.sentences import Sentence, doc_id_for, split_document
+from assistant.sentences import doc_id_for, split_document
 from assistant.store import SentenceIndex
+from assistant.types import Document, FileState, Sentence
 
 Progress = Callable[[int, int, str], None]
 """progress(sentences_done, sentences_total, current_path)"""

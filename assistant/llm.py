@@ -22,21 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from assistant.answer import (
-    Answer,
-    AnswerSentence,
-    Citation,
-    ExtractiveAnswerer,
-    TokenCallback,
-    Turn,
-    is_relevant,
-    not_found,
-)
+from assistant.answer import ExtractiveAnswerer, is_relevant, not_found
 from assistant.citations import Verifier, format_sentence, split_answer, strip_unknown
 from assistant.config import Settings
 from assistant.errors import ConfigError, LLMError
 from assistant.prompting import render
-from assistant.retrieve import Hit
+from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 DUMMY_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client wants one
 UNSUPPORTED_MARK = "[unverified]"

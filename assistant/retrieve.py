@@ -56,9 +56,10 @@ import numpy as np
 from assistant.embedding import unpack_tokens
 from assistant.params import RankerParams, first_stage_features, load_ranker
 from assistant.rerank import CrossEncoder, passage, shared
-from assistant.sentences import Sentence, sentence_id
+from assistant.sentences import sentence_id
 from assistant.store import SentenceIndex
 from assistant.text import content_terms, lexical_query, tokens
+from assistant.types import Hit, Sentence
 
 CANDIDATES = 50
 
@@ -74,16 +75,6 @@ question's subject in the sentence before; the answer half of a two-sentence sta
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
 those of ~200: its candidates and their neighbours)."""
 _NO_TOKENS = np.zeros((0, 1), dtype=np.float32)
-
-
-@dataclass
-class Hit:
-    """A retrieved sentence and why: its score (probability that it answers) and signals."""
-
-    sentence: Sentence
-    score: float
-    vector: float = 0.0
-    lexical: float = 0.0
 
 
 @dataclass

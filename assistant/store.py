@@ -45,7 +45,7 @@ import numpy as np
 from assistant.catalog import Catalog, DocRecord
 from assistant.config import Settings
 from assistant.errors import StoreBusyError, StoreError
-from assistant.sentences import Sentence
+from assistant.types import Sentence
 
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 REGISTRY_SUFFIX = "-documents"
@@ -88,15 +88,7 @@ def _registry_metadata(r: DocRecord) -> dict:
 
 
 def _sentence_from(id_: str, text: str, meta: dict) -> Sentence:
-    page, page_end = meta.get("page"), meta.get("page_end")
-    return Sentence(
-        id=id_, doc_id=meta["doc_id"], path=meta["path"], index=int(meta["sentence_index"]),
-        char_start=int(meta["char_start"]), char_end=int(meta["char_end"]),
-        line=int(meta["line"]), text=text, doc_hash=meta["doc_hash"], title=meta.get("title", ""),
-        page=int(page) if page is not None else None,
-        page_end=int(page_end) if page_end is not None else None,
-        page_label=meta.get("page_label", ""), section=meta.get("section", ""),
-    )
+    return Sentence.from_dict({**meta, "id": id_, "text": text, "index": meta["sentence_index"]})
 
 
 def check_server(url: str, timeout: float = CONNECT_TIMEOUT_S) -> str:

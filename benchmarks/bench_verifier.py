@@ -26,9 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from assistant.citations import Verifier  # noqa: E402
-from assistant.documents import Document, content_hash  # noqa: E402
+from assistant.documents import content_hash  # noqa: E402
 from assistant.embedding import Encoder  # noqa: E402
 from assistant.sentences import split_document  # noqa: E402
+from assistant.types import Document  # noqa: E402
 
 AUX = r"(is|was|are|were|did|does|do|has|have|had|can|could|will|would|should)"
 

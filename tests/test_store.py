@@ -145,7 +145,7 @@ def test_vector_search_skips_uncommitted_sentences(store_settings, corpus, encod
     _ingest(assistant, [corpus])
     index = assistant.index
     question = encoder.encode_one(QUESTION)
-    from assistant.sentences import Sentence
+    from assistant.types import Sentence
 
     ghosts = [Sentence(f"ghost-{i}", "ghost", "/ghost.txt", i, 0, 5, 1, "Putin confirmed it.",
                        "h0", "") for i in range(40)]
@@ -194,7 +194,7 @@ def test_leftovers_of_an_interrupted_write_are_cleaned_by_the_next_writer(
     index = assistant.index
     committed = sorted(index.catalog.ids())
     # what a killed write leaves: uncommitted sentences, a committed one missing, the marker
-    from assistant.sentences import Sentence
+    from assistant.types import Sentence
 
     stray = [Sentence(f"stray-{i}", "x", "/x.txt", i, 0, 1, 1, "x", "h", "") for i in range(3)]
     index.chroma.add(stray, np.ones((3, 384), np.float32) / np.sqrt(384))

@@ -17,8 +17,8 @@ from assistant.display import safe, same_length
 from assistant.freshness import MISSING, UP_TO_DATE
 
 if TYPE_CHECKING:
-    from assistant.sentences import Sentence
     from assistant.service import Assistant
+    from assistant.types import Sentence
 
 CONTEXT = 2  # sentences shaded on each side
 
