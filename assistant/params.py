@@ -5,6 +5,11 @@ weights, which choose the candidates the cross-encoder reads, and the final weig
 logistic calibration, each weight under its feature's name; and where they came from (the data
 file and its sha256, the command, the date, the held-out figures). `benchmarks/fit_ranker.py`
 writes it; docs/ranking-experiments.md keeps the figures of each fit.
+
+`reranker.json` holds what the cross-encoder (`rerank.py`, `data/reranker-int8.onnx`) was
+trained to read: the template of its second segment and the token limit. They belong to the
+trained model, not to the ranker's fit: change them only with a retrained model
+(`benchmarks/train_reranker.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ import numpy as np
 
 from assistant.errors import ModelError
 
-RANKER_FILE = Path(__file__).parent / "data" / "ranker.json"
+DATA = Path(__file__).parent / "data"
+RANKER_FILE = DATA / "ranker.json"
+RERANKER_FILE = DATA / "reranker.json"
+_PASSAGE_FIELDS = {"sentence", "title", "previous"}
 
 
 @dataclass(frozen=True)
@@ -109,3 +117,37 @@ def ranker_json(params: RankerParams) -> dict:
 def write_ranker(params: RankerParams, path: Path = RANKER_FILE) -> None:
     Path(path).write_text(json.dumps(ranker_json(params), indent=2) + "\n", encoding="utf-8")
     load_ranker.cache_clear()
+
+
+@dataclass(frozen=True)
+class RerankerConfig:
+    """The input the cross-encoder was trained on."""
+
+    passage: str
+    """The second segment: a str.format template of {sentence}, {title} and {previous}."""
+    max_tokens: int
+    """Question and passage together; the passage is cut first."""
+    provenance: dict = field(default_factory=dict, compare=False)
+
+
+@functools.lru_cache(maxsize=4)
+def load_reranker(path: Path = RERANKER_FILE) -> RerankerConfig:
+    """The reranker file; ModelError when it is missing or malformed."""
+    import string
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelError(f"the reranker file {path} is missing (it ships with the package: "
+                         "reinstall it)") from None
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"the reranker file {path} cannot be read ({exc})") from None
+    try:
+        template, limit = str(data["passage"]), int(data["max_tokens"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"the reranker file {path} is malformed (no {exc})") from None
+    fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    if fields != _PASSAGE_FIELDS or limit < 8:
+        raise ModelError(f"the reranker file {path} is malformed (its passage must name "
+                         "{sentence}, {title} and {previous}, and max_tokens be at least 8)")
+    return RerankerConfig(template, limit, dict(data.get("provenance") or {}))

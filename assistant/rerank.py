@@ -34,15 +34,15 @@ import numpy as np
 
 from assistant.embedding import TOKENIZER_FILE, onnx_session
 from assistant.errors import ModelError
+from assistant.params import load_reranker
 
 MODEL_FILE = Path(__file__).parent / "data" / "reranker-int8.onnx"
-MAX_TOKENS = 96
-"""Question, sentence and context together; the context is cut first."""
 
 
 def passage(sentence: str, title: str, previous: str) -> str:
-    """The second segment the model was trained on: the sentence, then its context."""
-    return f"{sentence} [SEP] {title}. {previous}"
+    """The second segment the model was trained on: the sentence, then its context
+    (`data/reranker.json`)."""
+    return load_reranker().passage.format(sentence=sentence, title=title, previous=previous)
 
 
 class CrossEncoder:
@@ -51,13 +51,14 @@ class CrossEncoder:
     def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
+        config = load_reranker()
         path = Path(model_path or MODEL_FILE)
         if not path.is_file():
             raise ModelError(f"the reranker model {path} is missing (it ships with the "
                              "package: reinstall it)")
         self._session = onnx_session(path, threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
-        self._tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+        self._tokenizer.enable_truncation(config.max_tokens, strategy="only_second")
         self._tokenizer.enable_padding()
 
     def score(self, question: str, passages: list[str]) -> np.ndarray:

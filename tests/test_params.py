@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from assistant.errors import ModelError
-from assistant.params import RANKER_FILE, first_stage_features, load_ranker, write_ranker
+from assistant.params import (
+    RANKER_FILE,
+    RERANKER_FILE,
+    first_stage_features,
+    load_ranker,
+    load_reranker,
+    write_ranker,
+)
+from assistant.rerank import passage
 from assistant.retrieve import FEATURES, ranker
 
 
@@ -81,3 +89,27 @@ def test_what_is_written_reads_back_the_same(tmp_path):
     assert np.array_equal(again.weights, ranker().weights)
     assert np.array_equal(again.first_stage, ranker().first_stage)
     assert again.provenance == ranker().provenance
+
+
+def test_the_reranker_reads_the_input_it_was_trained_on_from_its_file():
+    config = load_reranker()
+    assert config.max_tokens == 96
+    assert passage("He died in 1227.", "Genghis Khan", "He united the tribes.") == (
+        "He died in 1227. [SEP] Genghis Khan. He united the tribes.")
+    assert passage("{title} x", "A {b}", "") == "{title} x [SEP] A {b}. "  # text is not a template
+
+
+@pytest.mark.parametrize("change", [
+    lambda d: d.pop("max_tokens"),
+    lambda d: d.update(passage="{sentence} [SEP] {title}"),
+    lambda d: d.update(passage="{sentence} {title} {previous} {extra}"),
+])
+def test_a_malformed_reranker_file_is_a_model_error(tmp_path, change):
+    data = json.loads(RERANKER_FILE.read_text(encoding="utf-8"))
+    change(data)
+    path = tmp_path / "reranker.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match="malformed"):
+        load_reranker(path)
+    with pytest.raises(ModelError, match="missing"):
+        load_reranker(tmp_path / "nothing.json")
