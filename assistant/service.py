@@ -164,7 +164,7 @@ class Assistant:
     def freshness(self, paths) -> dict[str, str]:
         """The state of each indexed document among `paths`: "up to date", "changed" or
         "missing" (see assistant.freshness); paths that are not indexed are left out."""
-        records = self.index.catalog.records(paths)
+        records = self.index.records(paths)
         return {path: self._checker.state(rec) for path, rec in records.items()}
 
     def mark_stale(self, cited) -> None:

@@ -521,7 +521,7 @@ class ChatApp(App):
     def _check_commits(self) -> None:
         try:
             index = self.assistant.index
-            generation = index.catalog.generation()
+            generation = index.generation()
             if generation == self._generation:
                 return
             docs = {p: r.content_hash for p, r in index.documents().items()}

@@ -87,7 +87,7 @@ class DocumentScreen(Screen):
         if s.page is None:
             return None
         last = s.page_end or s.page
-        on_page = [x for x in index.catalog.document_sentences(s.path)
+        on_page = [x for x in index.document_sentences(s.path)
                    if x.doc_hash == s.doc_hash and x.page is not None
                    and s.page <= x.page <= last]
         if not on_page:
