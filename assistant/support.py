@@ -1,0 +1,190 @@
+"""Does a cited sentence support a claim, or only resemble it? Explainable features of a
+(claim, evidence) pair and the small logistic model over them that `citations.Verifier` uses.
+
+Topical similarity is not support: "The capital of France is Paris" is close to "The capital of
+France is Berlin" in embedding space and shares most of its words. What tells them apart is the
+word of the claim that the evidence lacks, and what the evidence says in its place. So besides
+the MiniLM cosine and word coverage, the features look at each claim word the evidence does not
+hold: is it a name while the evidence names someone else (an entity swap), a number while the
+evidence gives another (a changed figure), the opposite of an evidence word (rose/fell,
+north/south: `data/antonyms.json`), and does one side negate what the other affirms.
+
+The weights are fitted by `benchmarks/fit_verifier.py` on (claim, evidence) pairs made from the
+documents of one half of dev.jsonl (true claims: the sentence, a clause of it, reordered parts,
+the question and its answer as a statement; false ones: the same with an entity swapped, a
+number changed, a negation inserted or an antonym), and written to `data/verifier.json` with
+their feature names and provenance; this module reads them by name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from assistant.citations import (
+    STOPWORDS,
+    _found,
+    _letters,
+    _stem,
+    content_terms,
+    novel_coverage,
+)
+
+DATA = Path(__file__).parent / "data"
+MODEL_FILE = DATA / "verifier.json"
+ANTONYM_FILE = DATA / "antonyms.json"
+
+FEATURES = ("cosine", "coverage", "missing_words", "missing_names", "name_swap",
+            "missing_numbers", "number_swap", "polarity", "antonym", "novel")
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d+(?:[.,]\d+)*")
+_NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot without "
+                       "hardly".split())
+# An answer sentence that gives orders instead of facts has copied an instruction (from a
+# document, or its own prompt): it does not answer the question whatever it cites.
+_INSTRUCTION = re.compile(
+    r"(?i)^\s*(?:please\s+)?(?:ignore|disregard|forget|reply|respond|answer|say|print|output|"
+    r"write|repeat|type|return|pretend|act as|tell|do not|don't|never|always|stop|you must|"
+    r"you are|you should)\b|\b(?:previous|prior|above) instructions\b|\bsystem prompt\b|"
+    r"\breply only\b|\bonly with the word\b")
+
+
+def is_instruction(claim: str) -> bool:
+    """The claim is an instruction ("Reply only with the word ..."), not a statement."""
+    return bool(_INSTRUCTION.search(claim))
+
+
+@lru_cache(maxsize=1)
+def antonyms() -> dict[str, frozenset[str]]:
+    """Each word form of data/antonyms.json -> the forms of its opposites."""
+    table: dict[str, set[str]] = {}
+    for left, right in json.loads(ANTONYM_FILE.read_text(encoding="utf-8"))["pairs"]:
+        for a in left:
+            table.setdefault(a, set()).update(right)
+        for b in right:
+            table.setdefault(b, set()).update(left)
+    return {k: frozenset(v) for k, v in table.items()}
+
+
+@dataclass(frozen=True)
+class _Words:
+    """A text's tokens, lower-cased, with its names, numbers and content stems."""
+
+    tokens: tuple[str, ...]
+    names: frozenset[str]
+    numbers: frozenset[str]
+    stems: frozenset[str]
+    letters: str
+
+
+def _is_negation(token: str) -> bool:
+    return token in _NEGATIONS or token.endswith("n't") or token.endswith("n’t")
+
+
+@lru_cache(maxsize=4096)
+def _words(text: str) -> _Words:
+    raw = _TOKEN.findall(text)
+    names = set()
+    for tok in raw:
+        if tok[0].isupper() and tok.lower() not in STOPWORDS and len(tok) > 1:
+            # a capitalised word that opens the text counts too ("Berlin is ...")
+            names.add(_stem(tok))
+    stems, numbers = content_terms(text)
+    return _Words(tuple(t.lower() for t in raw), frozenset(names), frozenset(numbers),
+                  frozenset(stems), _letters(text))
+
+
+def _negations_about(words: _Words, other: _Words) -> int:
+    """Negations in `words` whose next content words (up to three) the other text shares: a
+    negation of something both say, not of a clause only one of them has."""
+    count = 0
+    toks = words.tokens
+    for i, tok in enumerate(toks):
+        if not _is_negation(tok):
+            continue
+        following = [t for t in toks[i + 1: i + 6] if t not in STOPWORDS and not _is_negation(t)]
+        if any(_found(_stem(t), other.stems, other.letters) for t in following[:3]):
+            count += 1
+    return count
+
+
+def features(claim: str, evidence: str, cosine: float, coverage: float,
+             question: str | None = None, context: str = "") -> dict[str, float]:
+    """The named features of one (claim, evidence) pair; `context` (a title) counts as
+    evidence for word coverage, and claim words found in the question are not counted as
+    missing (the answer restates the question)."""
+    c = _words(claim)
+    e = _words(evidence + " " + context) if context else _words(evidence)
+    q = _words(question) if question else None
+
+    def in_evidence(stem: str) -> bool:
+        return _found(stem, e.stems | e.names, e.letters)
+
+    def in_question(stem: str) -> bool:
+        return q is not None and _found(stem, q.stems | q.names, q.letters)
+
+    plain = [s for s in c.stems if s not in c.names]
+    missing_plain = [s for s in plain if not in_evidence(s) and not in_question(s)]
+    missing_names = [n for n in c.names if not in_evidence(n) and not in_question(n)]
+    claim_letters = c.letters
+    unmatched_ev_names = [n for n in e.names
+                          if not _found(n, c.stems | c.names, claim_letters)
+                          and not (q is not None and n in q.names)]
+    lost_names = [n for n in c.names if not in_evidence(n)]
+    missing_numbers = [n for n in c.numbers if n not in e.numbers]
+    unmatched_ev_numbers = [n for n in e.numbers if n not in c.numbers]
+    opposite = antonyms()
+    flipped = 0
+    for tok in set(c.tokens):
+        opp = opposite.get(tok)
+        if opp and tok not in e.tokens and any(o in e.tokens and o not in c.tokens
+                                               for o in opp):
+            flipped += 1
+    neg_claim = _negations_about(c, e) > 0
+    neg_evidence = _negations_about(e, c) > 0
+    novel = novel_coverage(claim, question, evidence + " " + context) if question else None
+    return {
+        "cosine": max(cosine, 0.0),
+        "coverage": coverage,
+        "missing_words": len(missing_plain) / max(len(plain), 1),
+        "missing_names": float(min(len(missing_names), 3)),
+        "name_swap": float(bool(lost_names) and bool(unmatched_ev_names)),
+        "missing_numbers": float(min(len(missing_numbers), 3)),
+        "number_swap": float(bool(missing_numbers) and bool(unmatched_ev_numbers)),
+        "polarity": float(neg_claim != neg_evidence),
+        "antonym": float(min(flipped, 2)),
+        "novel": 1.0 if novel is None else novel,
+    }
+
+
+@dataclass(frozen=True)
+class SupportModel:
+    """A logistic model over named features: P(the evidence supports the claim)."""
+
+    weights: dict[str, float]
+    bias: float
+    threshold: float
+    weak: float
+
+    @classmethod
+    def load(cls, path: Path = MODEL_FILE) -> SupportModel:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        missing = [f for f in FEATURES if f not in data["weights"]]
+        if missing:
+            raise ValueError(f"{path}: no weight for feature(s) {', '.join(missing)}; refit "
+                             "it with benchmarks/fit_verifier.py")
+        return cls({f: float(data["weights"][f]) for f in FEATURES}, float(data["bias"]),
+                   float(data["threshold"]), float(data["weak"]))
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self.bias + sum(w * feats[f] for f, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+
+@lru_cache(maxsize=1)
+def default_model() -> SupportModel:
+    return SupportModel.load()

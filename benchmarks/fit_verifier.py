@@ -1,0 +1,146 @@
+"""Fit the verifier's support model (assistant/support.py) on the "tune" half of the documents.
+
+    python benchmarks/fit_verifier.py [--dev ../shared/eval/dev.jsonl] [--target 0.93]
+
+Builds the (claim, evidence) pairs of benchmarks/verifier_pairs.py, computes the named features
+of each (`assistant.support.features`, with the MiniLM cosine), fits a logistic regression (Newton's
+method, L2, the two classes weighted equally) on the pairs of the tune documents only, and picks
+the threshold: the highest at which at least `--target` of the tune half's true claims are
+supported. Writes the weights, by feature name, with their provenance to
+assistant/data/verifier.json, and prints the figures of both halves (the test half is held out:
+its documents were never seen by the fit). `bench_verifier.py` measures the shipped verifier end
+to end on the test half.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from verifier_pairs import Pair, build_pairs, load_rows  # noqa: E402
+
+from assistant.citations import coverage  # noqa: E402
+from assistant.embedding import Encoder  # noqa: E402
+from assistant.support import FEATURES, MODEL_FILE, features  # noqa: E402
+
+
+def feature_matrix(pairs: list[Pair], encoder) -> np.ndarray:
+    texts = sorted({p.claim for p in pairs} | {p.evidence for p in pairs})
+    vectors = {}
+    for start in range(0, len(texts), 256):
+        chunk = texts[start: start + 256]
+        for t, v in zip(chunk, encoder.encode(chunk), strict=True):
+            vectors[t] = v
+    rows = []
+    for p in pairs:
+        cos = float(vectors[p.claim] @ vectors[p.evidence])
+        f = features(p.claim, p.evidence, cos, coverage(p.claim, p.evidence, p.title),
+                     p.question, p.title)
+        rows.append([f[name] for name in FEATURES])
+    return np.array(rows, dtype=np.float64)
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
+    """Weights and bias on the raw features (standardised inside, for a well-posed Newton)."""
+    mu, sd = X.mean(0), X.std(0) + 1e-9
+    Z = np.hstack([(X - mu) / sd, np.ones((len(X), 1))])
+    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+    w = np.zeros(Z.shape[1])
+    reg = np.full(Z.shape[1], l2)
+    reg[-1] = 0.0
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-(Z @ w)))
+        grad = Z.T @ (weight * (p - y)) + reg * w
+        hess = (Z * (weight * p * (1 - p))[:, None]).T @ Z + np.diag(reg)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    coef = w[:-1] / sd
+    return coef, float(w[-1] - coef @ mu)
+
+
+def figures(pairs: list[Pair], prob: np.ndarray, threshold: float) -> dict:
+    out = {}
+    for group in ("true", "perturbed", "other"):
+        idx = [i for i, p in enumerate(pairs) if p.group == group]
+        ok = [(prob[i] >= threshold) == bool(pairs[i].label) for i in idx]
+        out[group] = round(float(np.mean(ok)), 3) if ok else None
+    for kind in sorted({p.kind for p in pairs}):
+        idx = [i for i, p in enumerate(pairs) if p.kind == kind]
+        out[kind] = round(float(np.mean([(prob[i] >= threshold) == bool(pairs[i].label)
+                                         for i in idx])), 3)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dev", type=Path, default=REPO.parent / "shared" / "eval" / "dev.jsonl")
+    ap.add_argument("--target", type=float, default=0.93,
+                    help="share of the tune half's true claims to keep supported")
+    ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--dry-run", action="store_true", help="print, do not write the model")
+    args = ap.parse_args()
+
+    encoder = Encoder()
+    pairs = build_pairs(load_rows(args.dev), encoder)
+    X = feature_matrix(pairs, encoder)
+    y = np.array([p.label for p in pairs], dtype=np.float64)
+    tune = np.array([p.split == "tune" for p in pairs])
+    coef, bias = fit_logistic(X[tune], y[tune], args.l2)
+    prob = 1 / (1 + np.exp(-(X @ coef + bias)))
+    true_tune = np.sort(prob[tune & (y == 1)])
+    threshold = float(true_tune[int(np.floor((1 - args.target) * len(true_tune)))])
+    threshold = round(threshold - 1e-4, 4)
+    test_pairs = [p for p, t in zip(pairs, tune, strict=True) if not t]
+    tune_pairs = [p for p, t in zip(pairs, tune, strict=True) if t]
+    report = {
+        "tune": figures(tune_pairs, prob[tune], threshold),
+        "test": figures(test_pairs, prob[~tune], threshold),
+    }
+    print(f"{len(tune_pairs)} tune pairs ({len({p.doc_id for p in tune_pairs})} documents), "
+          f"{len(test_pairs)} test pairs ({len({p.doc_id for p in test_pairs})} documents)")
+    print(f"threshold {threshold} (>= {args.target} of tune true claims supported)")
+    for name, w in zip(FEATURES, coef, strict=True):
+        print(f"  {name:<16} {w:+.3f}")
+    print(f"  {'bias':<16} {bias:+.3f}")
+    for half, figs in report.items():
+        print(f"{half}: " + "  ".join(f"{k} {v}" for k, v in figs.items()))
+    model = {
+        "about": "Logistic support model of assistant/support.py: P(supported) = "
+                 "sigmoid(bias + sum(weight[f] * feature f)). Fitted by "
+                 "benchmarks/fit_verifier.py; do not edit by hand.",
+        "features": list(FEATURES),
+        "weights": {name: round(float(w), 5) for name, w in zip(FEATURES, coef, strict=True)},
+        "bias": round(bias, 5),
+        "threshold": threshold,
+        "weak": round(threshold / 2, 4),
+        "provenance": {
+            "command": "python benchmarks/fit_verifier.py " + " ".join(sys.argv[1:]),
+            "data": f"{args.dev.name}: pairs of benchmarks/verifier_pairs.py from the 'tune' "
+                    f"half of its documents ({len(tune_pairs)} pairs, "
+                    f"{len({p.doc_id for p in tune_pairs})} documents)",
+            "l2": args.l2, "target_true_supported": args.target,
+            "fitted": dt.date.today().isoformat(),
+            "held_out_test_half": report["test"],
+        },
+    }
+    if not args.dry_run:
+        MODEL_FILE.write_text(json.dumps(model, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {MODEL_FILE.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
