@@ -198,7 +198,7 @@ def document_from_bytes(path: Path, data: bytes,
     """The document in a file's bytes (as `read_document`), or raise InputError."""
     fmt = readers.sniff(data, path.suffix)
     if fmt is None:
-        raise InputError(f"unsupported file type {path.suffix or '(none)'!r}")
+        raise InputError(_unsupported(path))
     result = readers.read(data, fmt)
     if not result.text.strip():
         raise InputError("no text found")
@@ -215,8 +215,8 @@ def supported(path: Path) -> bool:
     return path.suffix.lower() in readers.SUFFIXES
 
 
-def _suffixes() -> str:
-    return ", ".join(sorted(readers.SUFFIXES))
+def _unsupported(path: Path) -> str:
+    return f"unsupported file type {path.suffix or '(none)'!r}"
 
 
 @dataclass(frozen=True)
@@ -241,8 +241,8 @@ def discover(paths: Iterable[Path]) -> Iterator[Found]:
         elif supported(root):
             yield Found(root)
         else:
-            yield Found(root, f"unsupported file type {root.suffix or '(none)'!r}; "
-                              f"supported: {_suffixes()}")
+            known = ", ".join(sorted(readers.SUFFIXES))
+            yield Found(root, f"{_unsupported(root)}; supported: {known}")
 
 
 def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> Iterator[Found]:
@@ -275,6 +275,6 @@ def _walk(folder: Path, seen: dict[tuple[int, int], Path]) -> Iterator[Found]:
         if supported(path):
             yield Found(path)
         else:
-            yield Found(path, f"unsupported file type {path.suffix or '(none)'!r}")
+            yield Found(path, _unsupported(path))
     for path in folders:
         yield from _walk(path, seen)

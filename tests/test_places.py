@@ -71,7 +71,7 @@ def test_places_survive_catalog_and_chroma(tmp_path, encoder):
     record = catalog.documents()[doc.path]
     assert (record.format, record.pages) == ("pdf", 3)
     plain = catalog.documents()["/docs/a.txt"]
-    assert (plain.format, plain.pages) == ("text", 0)
+    assert (plain.format, plain.pages) == ("text", None)  # a format without pages
     # a question finds the paged sentence with its page
     hit = assistant.index.lexical_search("crosses the break", 1)[0][0]
     assert hit.page == 2 and hit.page_end == 3
@@ -99,7 +99,8 @@ def test_old_catalog_gets_the_place_columns(tmp_path):
     s = catalog.get(["s1"])["s1"]
     assert (s.text, s.page, s.page_label, s.section) == ("Old sentence.", None, "", "")
     record = catalog.document("/a.txt")
-    assert (record.format, record.pages, record.text) == ("text", 0, "Old sentence.")
+    # format and pages were not recorded then: unknown, not guessed
+    assert (record.format, record.pages, record.text) == (None, None, "Old sentence.")
     catalog.close()
 
 

@@ -48,9 +48,9 @@ MODULES: dict[str, str] = {
 def sniff(data: bytes, suffix: str) -> str | None:
     """The format of a file from its content, else from its suffix; None when unsupported.
 
-    Content wins over the suffix: a PDF named .txt is read as PDF (and a .pdf that is really
-    text is read as text); a file whose content matches no reader and whose suffix is unknown
-    is unsupported."""
+    Content wins over the suffix for every format with a registered reader and a magic number
+    (a PDF named .txt is read as PDF once `pdf` is in MODULES); otherwise the suffix decides,
+    and a suffix that is not in SUFFIXES is unsupported."""
     head = data[:1024]
     if head.startswith(b"%PDF-") and "pdf" in MODULES:
         return "pdf"
