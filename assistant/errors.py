@@ -31,3 +31,7 @@ class ConfigError(AssistantError):
 
 class LLMError(AssistantError):
     """The language model endpoint failed in a way the user must fix or wait out."""
+
+
+class ModelError(AssistantError):
+    """A model file the assistant ships with is missing or cannot be loaded."""

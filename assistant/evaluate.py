@@ -172,38 +172,109 @@ def _by_source(scores: list, summarise: Callable[[list], dict]) -> dict:
     return out
 
 
+def _score(assistant, it: EvalItem, matcher: Matcher,
+           observe: Callable[[EvalItem, object], None] | None = None) -> _Score:
+    """Ask one question and score its answer and its ranking."""
+    spans = matcher.golds(it)
+    ranked = assistant.retrieve(it.question, RANK_DEPTH)
+    started = time.perf_counter()
+    answer = assistant.ask(it.question)
+    latency = (time.perf_counter() - started) * 1000
+    if observe:
+        observe(it, answer)
+    hits = [matcher.matches(h.sentence, it, spans) for h in ranked]
+    first = next((i for i, ok in enumerate(hits) if ok), None)
+    cited = [matcher.matches(c.sentence, it, spans) for c in answer.citations]
+    top = cited[0] if cited else (hits[0] if hits else False)
+    gold_cited = sum(
+        1 for g in spans if any(matcher.matches(c.sentence, it, [g]) for c in answer.citations)
+    )
+    return _Score(
+        source=it.source, p1=float(top), r5=float(first is not None and first < 5),
+        rr=1.0 / (first + 1) if first is not None else 0.0,
+        precision=(sum(cited) / len(cited)) if cited else None,
+        recall=gold_cited / len(spans) if spans else 0.0,
+        not_found=not answer.found, latency_ms=latency,
+    )
+
+
+def _report(scores: list[_Score], **extra) -> dict:
+    return {**extra, "overall": _summary(scores), "by_source": _by_source(scores, _summary)}
+
+
 def evaluate(assistant, items: list[EvalItem], progress: Progress | None = None,
              matcher: Matcher | None = None,
-             observe: Callable[[EvalItem, object], None] | None = None) -> dict:
+             observe: Callable[[EvalItem, object], None] | None = None,
+             found: dict[str, bool] | None = None) -> dict:
     """Ask every question of `items` (already indexed) and score the answers (`observe` sees
-    each item with its answer)."""
+    each item with its answer; `found`, when given, is filled with each item's decision)."""
     matcher = matcher or SpanMatcher()
     scores: list[_Score] = []
     for n, it in enumerate(items, 1):
-        spans = matcher.golds(it)
-        ranked = assistant.retrieve(it.question, RANK_DEPTH)
-        started = time.perf_counter()
-        answer = assistant.ask(it.question)
-        latency = (time.perf_counter() - started) * 1000
-        if observe:
-            observe(it, answer)
-        hits = [matcher.matches(h.sentence, it, spans) for h in ranked]
-        first = next((i for i, ok in enumerate(hits) if ok), None)
-        cited = [matcher.matches(c.sentence, it, spans) for c in answer.citations]
-        top = cited[0] if cited else (hits[0] if hits else False)
-        gold_cited = sum(
-            1 for g in spans if any(matcher.matches(c.sentence, it, [g]) for c in answer.citations)
-        )
-        scores.append(_Score(
-            source=it.source, p1=float(top), r5=float(first is not None and first < 5),
-            rr=1.0 / (first + 1) if first is not None else 0.0,
-            precision=(sum(cited) / len(cited)) if cited else None,
-            recall=gold_cited / len(spans) if spans else 0.0,
-            not_found=not answer.found, latency_ms=latency,
-        ))
+        scores.append(_score(assistant, it, matcher, observe))
+        if found is not None:
+            found[it.id] = not scores[-1].not_found
         if progress:
             progress(n, len(items), it.id)
-    return {"overall": _summary(scores), "by_source": _by_source(scores, _summary)}
+    return _report(scores)
+
+
+def copy_document(source, target, path: str) -> int:
+    """Put `source`'s committed document `path` into `target` (SentenceIndex both) with its
+    stored vectors and token states: nothing is encoded again. Returns its sentence count."""
+    record = source.document(path)
+    sentences = source.catalog.document_sentences(path)
+    ids = [s.id for s in sentences]
+    vectors = source.vectors(ids)
+    tokens = source.token_states(ids)
+    matrix = np.stack([vectors[i] for i in ids])
+    target.replace(record, sentences, matrix, tokens or None)
+    return len(sentences)
+
+
+def per_document(assistant, items: list[EvalItem], solo):
+    """For each document of `items` (already indexed in `assistant`'s index), in turn: `solo`
+    (an Assistant over an empty scratch index) made to hold that document alone, copied from
+    the collection (`copy_document`), with a fresh retriever (no caches of the document
+    before). Yields (document, its items, solo)."""
+    by_doc: dict[str, list[EvalItem]] = {}
+    for it in items:
+        by_doc.setdefault(it.doc_id, []).append(it)
+    held: list[str] = []
+    for doc, doc_items in by_doc.items():
+        with solo.index.writing():
+            for path in held:
+                solo.index.remove(path)
+            copy_document(assistant.index, solo.index, doc)
+        held = [doc]
+        solo._retriever = None
+        yield doc, doc_items, solo
+
+
+def evaluate_per_document(assistant, items: list[EvalItem], solo,
+                          progress: Progress | None = None,
+                          found: dict[str, bool] | None = None) -> dict:
+    """Ask each question against an index holding only its own document (`per_document`),
+    scored as `evaluate` scores them; the same answerer, ranker and thresholds."""
+    matcher = SpanMatcher()
+    scores: list[_Score] = []
+    started = time.perf_counter()
+    for _, doc_items, index in per_document(assistant, items, solo):
+        for it in doc_items:
+            scores.append(_score(index, it, matcher))
+            if found is not None:
+                found[it.id] = not scores[-1].not_found
+            if progress:
+                progress(len(scores), len(items), it.id)
+    return _report(scores, mode="per-document",
+                   documents=len({it.doc_id for it in items}),
+                   seconds=round(time.perf_counter() - started, 1))
+
+
+def agreement(a: dict[str, bool], b: dict[str, bool]) -> float:
+    """The share of questions given the same found/not-found decision in both runs."""
+    common = [k for k in a if k in b]
+    return round(sum(a[k] == b[k] for k in common) / len(common), 4) if common else 0.0
 
 
 @dataclass

@@ -28,7 +28,7 @@ from assistant.documents import (
     read_bytes,
     source_hash,
 )
-from assistant.errors import InputError
+from assistant.errors import InputError, ModelError
 from assistant.sentences import Sentence, doc_id_for, split_document
 from assistant.store import SentenceIndex
 
@@ -52,6 +52,8 @@ class IngestReport:
     sentences_reused: int = 0
     """Sentences whose vectors and token states were copied from a committed document with
     the same text (a moved, renamed or copied file) instead of embedded."""
+    sentences_reembedded: int = 0
+    """Committed sentences embedded anew because the index was made by another encoder."""
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -60,8 +62,10 @@ class IngestReport:
 
     def summary(self) -> str:
         parts = [f"{self.count(s)} {s}" for s in ("indexed", "unchanged", "removed", "skipped")]
+        again = (f" (and {self.sentences_reembedded} indexed sentences embedded anew for "
+                 "another embedding model)") if self.sentences_reembedded else ""
         return (f"{', '.join(parts)}; {self.sentences_reused} sentences reused, "
-                f"{self.sentences_embedded} embedded in {self.seconds:.1f} s")
+                f"{self.sentences_embedded} embedded in {self.seconds:.1f} s{again}")
 
     def to_dict(self) -> dict:
         return {
@@ -69,8 +73,15 @@ class IngestReport:
             "indexed": self.count("indexed"), "unchanged": self.count("unchanged"),
             "removed": self.count("removed"), "skipped": self.count("skipped"),
             "sentences_embedded": self.sentences_embedded,
-            "sentences_reused": self.sentences_reused, "seconds": round(self.seconds, 3),
+            "sentences_reused": self.sentences_reused,
+            "sentences_reembedded": self.sentences_reembedded, "seconds": round(self.seconds, 3),
         }
+
+
+def _default_identity() -> str:
+    from assistant.embedding import identity
+
+    return identity()
 
 
 def _preload_writer() -> None:
@@ -85,9 +96,13 @@ class Ingestor:
     """Brings documents into a SentenceIndex. The encoder is created only when needed."""
 
     def __init__(self, index: SentenceIndex, encoder_factory: Callable[[], object],
-                 batch_sentences: int = 1024) -> None:
+                 batch_sentences: int = 1024,
+                 identity: Callable[[], str] | None = None) -> None:
+        """`identity`: the identity of the encoder the factory makes, known without loading
+        it (default: the default model's, `embedding.identity`)."""
         self.index = index
         self._encoder_factory = encoder_factory
+        self._identity = identity or _default_identity
         self._encoder = None
         self.batch_sentences = batch_sentences
         self._preload: threading.Thread | None = None
@@ -103,6 +118,7 @@ class Ingestor:
         """Ingest files and folders; vanished files under an ingested folder are removed."""
         started = time.perf_counter()
         report = IngestReport()
+        self._check_embedding(report, progress)
         docs: list[Document] = []
         roots = list(paths)
         kept = self._kept_under_missing(roots)
@@ -122,19 +138,20 @@ class Ingestor:
                 before = file_stat(found.path)
                 data = read_bytes(found.path, max_bytes)
                 old = committed.get(shown)
-                if old is not None and old.source_hash and old.source_hash == source_hash(data):
+                digest = byte_hash(data)
+                if old is not None and old.source_hash == source_hash(digest):
                     # same bytes, same readers: not parsed again
                     if before is not None:
                         self._note_file_state(shown, FileState(
-                            before.st_size, before.st_mtime_ns, byte_hash(data)), old)
+                            before.st_size, before.st_mtime_ns, digest), old)
                     report.files.append(FileReport(shown, "unchanged",
                                                    sentences=old.n_sentences))
                     continue
-                docs.append(document_from_bytes(found.path, data, before))
+                docs.append(document_from_bytes(found.path, data, before, digest))
             except InputError as exc:
                 report.files.append(FileReport(shown, "skipped", str(exc)))
-        self._ingest(docs, report, progress)
-        for path in sorted(self._vanished(roots)):
+        self._ingest(docs, report, progress, committed)
+        for path in sorted(self._vanished(roots, kept)):
             self.index.remove(path)
             report.files.append(FileReport(path, "removed", "file no longer exists"))
         report.seconds = time.perf_counter() - started
@@ -145,9 +162,29 @@ class Ingestor:
         """Ingest documents already in memory (evaluation sets, tests)."""
         started = time.perf_counter()
         report = IngestReport()
+        self._check_embedding(report, progress)
         self._ingest(list(docs), report, progress)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _check_embedding(self, report: IngestReport, progress: Progress | None) -> None:
+        """An index made by another encoder is embedded anew before anything is added (its
+        vectors cannot be compared with this encoder's, or may not even have its dimension);
+        an index that recorded none was made by the default model."""
+        want = self._identity()
+        have = self.index.embedding()
+        if have == want:
+            return
+        if have is None:
+            try:
+                same = not self.index.count() or want == _default_identity()
+            except ModelError:
+                same = False
+            if same:
+                self.index.set_embedding(want)
+                return
+        report.sentences_reembedded = self.index.reembed(
+            want, lambda docs: self._encode(self.encoder, docs, report), progress)
 
     def _kept_under_missing(self, roots: list[Path]) -> dict[str, int]:
         """Named paths that do not exist (an unplugged drive, a share not mounted) with the
@@ -169,11 +206,10 @@ class Ingestor:
                 kept[shown] = n
         return kept
 
-    def _vanished(self, roots: list[Path]) -> set[str]:
+    def _vanished(self, roots: list[Path], kept: dict[str, int]) -> set[str]:
         """Indexed documents that are gone from the named folders, and named files that are
-        gone from folders that exist."""
+        gone from folders that exist (`kept`: the missing roots whose documents stay)."""
         folders, files = [], set()
-        kept = self._kept_under_missing(roots)
         for root in roots:
             shown = key_path(root)
             if root.is_dir():
@@ -185,8 +221,10 @@ class Ingestor:
                 and not Path(key_to_path(path)).exists()}
 
     def _ingest(self, docs: list[Document], report: IngestReport,
-                progress: Progress | None) -> None:
-        committed = self.index.documents()
+                progress: Progress | None, committed: dict | None = None) -> None:
+        """`committed`: the index's documents, when the caller has just read them."""
+        if committed is None:
+            committed = self.index.documents()
         if docs and self._preload is None:
             # The store's writer imports LlamaIndex (~2 s): do it while splitting/embedding.
             # It is joined before the first write: two threads importing LlamaIndex's circular

@@ -262,13 +262,19 @@ class OpenAIAnswerer:
                         first.append((time.monotonic() - started) * 1000)
                     received.append(piece)
                     if on_token:
-                        on_token(piece)
+                        try:
+                            on_token(piece)
+                        except BaseException as exc:  # the caller's error, not the server's
+                            stream.close()
+                            raise _CallbackFailed(exc) from exc
                 if time.monotonic() > deadline:
                     stream.close()
                     raise _Timeout()
             if not finished:
                 raise _Retryable("the stream ended before the answer was finished")
             return finished
+        except _CallbackFailed as exc:
+            raise exc.error from exc.error.__cause__
         except (_Timeout, _Garbled, _Retryable):
             raise
         except openai.APITimeoutError:
@@ -410,6 +416,14 @@ class _Timeout(Exception):
 
 class _Garbled(Exception):
     pass
+
+
+class _CallbackFailed(Exception):
+    """`on_token` raised: its error is passed on as it is, never retried or called garbled."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 def _retry_after(exc) -> float | None:

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.embedding import TOKENIZER_FILE, onnx_session
+from assistant.errors import ModelError
 
 MODEL_FILE = Path(__file__).parent / "data" / "reranker-int8.onnx"
 MAX_TOKENS = 96
@@ -55,8 +56,8 @@ class CrossEncoder:
 
         path = Path(model_path or MODEL_FILE)
         if not path.is_file():
-            raise FileNotFoundError(f"reranker model {path} is missing (it ships with the "
-                                    "package; reinstall it)")
+            raise ModelError(f"the reranker model {path} is missing (it ships with the "
+                             "package: reinstall it)")
         self._session = onnx_session(path, threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         self._tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")

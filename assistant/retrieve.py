@@ -189,7 +189,7 @@ class HybridRetriever:
         self.candidates = candidates
         self.exclude_paths: frozenset[str] = frozenset()
         self._df_cache: dict[str, int] = {}
-        self._df_count = -1
+        self._df_count: tuple[int, int] = (-1, -1)
         self._doc_terms: dict[tuple[str, str], tuple[int, Counter]] = {}
         self._token_cache: dict[str, np.ndarray] = {}
 
@@ -203,9 +203,11 @@ class HybridRetriever:
     # -- features --------------------------------------------------------------------------
     def _idf(self, terms: set[str]) -> dict[str, float]:
         total = self.index.count()
-        if total != self._df_count:
+        # a re-indexed document can change the counts and keep the total
+        state = (total, self.index.catalog.generation())
+        if state != self._df_count:
             self._df_cache.clear()
-            self._df_count = total
+            self._df_count = state
         missing = [t for t in terms if t not in self._df_cache]
         if missing:
             self._df_cache.update(self.index.catalog.term_counts(missing))

@@ -75,7 +75,17 @@ class Assistant:
         from assistant.ingest import Ingestor
 
         return Ingestor(self.index, lambda: self.encoder,
-                        batch_sentences=self.settings.ingest_batch)
+                        batch_sentences=self.settings.ingest_batch,
+                        identity=self.embedding_identity)
+
+    def embedding_identity(self) -> str:
+        """The identity of this assistant's encoder (`embedding.identity`), known without
+        loading the default model."""
+        from assistant import embedding
+
+        if self._encoder is not None:
+            return embedding.identity_of(self._encoder)
+        return embedding.identity()
 
     def retrieve(self, question: str, k: int | None = None) -> list[Hit]:
         return self.retriever.search(question, k or self.settings.top_k).hits
@@ -86,9 +96,14 @@ class Assistant:
         if self._index is not None or self._encoder is not None:
             return
 
+        failed: list[BaseException] = []
+
         def load() -> None:
-            _ = self.encoder
-            rerank.shared()
+            try:
+                _ = self.encoder
+                rerank.shared()
+            except BaseException as exc:  # raised here, in the caller's thread, not printed
+                failed.append(exc)
 
         loader = threading.Thread(target=load, name="load-model", daemon=True)
         loader.start()
@@ -96,6 +111,8 @@ class Assistant:
             _ = self.index
         finally:
             loader.join()
+        if failed:
+            raise failed[0]
 
     def ask(self, question: str, k: int | None = None, history: list[Turn] | None = None,
             on_token: Callable[[str], None] | None = None) -> Answer:
@@ -108,6 +125,8 @@ class Assistant:
             raise EmptyIndexError(
                 f"the index at {self.index.location} is empty: run `assistant ingest PATH` first"
             )
+        getattr(self.retriever, "reranker", None)  # loaded before retrieval is timed (warm: no-op)
+        t_loaded = time.perf_counter()
         resolved = self.resolve(question.strip(), history)
         retrieval = self.retriever.search(resolved.question, k or self.settings.top_k)
         if resolved.sentence is not None and all(
@@ -124,7 +143,8 @@ class Assistant:
         done = time.perf_counter()
         answer.timings["freshness_ms"] = (done - t_answered) * 1000
         answer.timings.update(retrieval.timings)
-        answer.timings["retrieve_ms"] = (t_retrieved - started) * 1000
+        answer.timings["load_ms"] = (t_loaded - started) * 1000
+        answer.timings["retrieve_ms"] = (t_retrieved - t_loaded) * 1000
         answer.timings["answer_ms"] = (done - t_retrieved) * 1000
         answer.timings["total_ms"] = (done - started) * 1000
         return answer

@@ -33,6 +33,7 @@ import itertools
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -56,7 +57,7 @@ BATCH = 2000
 SERVER_RESYNC_S = 10.0
 """With a server, how old the local cache may get before a query re-syncs it (other
 machines may have committed meanwhile)."""
-_OPENS = itertools.count()
+_OPENING = threading.Lock()
 
 
 def _metadata(s: Sentence) -> dict:
@@ -167,12 +168,10 @@ class ChromaStore:
             else:
                 path = settings.index_dir / "chroma"
                 path.mkdir(parents=True, exist_ok=True)
-                # chromadb shares one in-memory store per folder name in a process, and that
-                # store never sees what other processes add; a distinct name per open ("/./.")
-                # gives each SentenceIndex its own, which it can reopen to see new commits.
-                self._persist = str(path) + "/." * next(_OPENS)
-                self.client = chromadb.PersistentClient(path=self._persist,
-                                                        settings=chroma_settings)
+                with _OPENING:
+                    self._persist = _unshared_name(path)
+                    self.client = chromadb.PersistentClient(path=self._persist,
+                                                            settings=chroma_settings)
                 self.location = str(settings.index_dir)
             space = {"hnsw:space": "cosine"}
             self.sentences = self.client.get_or_create_collection(
@@ -300,6 +299,20 @@ class ChromaStore:
 
     def count(self) -> int:
         return self.sentences.count()
+
+
+def _unshared_name(path: Path) -> str:
+    """A name for the folder that no open store in this process uses. chromadb shares one
+    in-memory store per folder name in a process, and that store never sees what other
+    processes add; a distinct name ("/./.") gives each open its own, which can be reopened to
+    see new commits. The shortest free one is taken, so reopening does not lengthen it."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    for n in itertools.count():
+        name = str(path) + "/." * n
+        if name not in SharedSystemClient._identifier_to_system:
+            return name
+    raise AssertionError("unreachable")
 
 
 def _forget_system(identifier: str) -> None:
@@ -618,6 +631,56 @@ class SentenceIndex:
                 raise
             self.rebuild()
             action()
+
+    # -- the embedding model ------------------------------------------------------------------
+    def embedding(self) -> str | None:
+        """The identity of the encoder that made the stored vectors (None: not recorded)."""
+        return self.catalog.embedding()
+
+    def set_embedding(self, identity: str) -> None:
+        self.catalog.set_embedding(identity)
+
+    def reembed(self, identity: str, encode: Callable[[list[list[str]]], tuple],
+                progress: Callable[[int, int, str], None] | None = None) -> int:
+        """Another encoder (model, dimension or token basis): give every committed sentence
+        its vector and token state from `encode` (the sentences of each document, in order →
+        (vectors, packed token states or None)), rebuild Chroma from them, then record
+        `identity`. Call it holding the write lock. An interruption leaves the old identity
+        recorded, so the next writer starts over. Returns the sentences embedded."""
+        if not self.embedded:
+            raise StoreError(
+                f"the collection {self.settings.collection!r} on {self.location} was embedded "
+                f"with another model ({self.embedding()}); ingest into a new --collection")
+        docs = sorted(self.catalog.documents())
+        total = self.catalog.count()
+        done = 0
+        batch: list[list[Sentence]] = []
+
+        def flush() -> None:
+            nonlocal done
+            if not batch:
+                return
+            vectors, packed = encode([[s.text for s in sents] for sents in batch])
+            ids = [s.id for sents in batch for s in sents]
+            tokens = dict(zip(ids, packed, strict=True)) if packed is not None else \
+                dict.fromkeys(ids)
+            self.catalog.set_vectors(dict(zip(ids, np.asarray(vectors, np.float32),
+                                              strict=True)), tokens)
+            done += len(ids)
+            if progress:
+                progress(done, total, batch[-1][0].path)
+            batch.clear()
+
+        for path in docs:
+            sentences = self.catalog.document_sentences(path)
+            if sentences:
+                batch.append(sentences)
+            if sum(len(b) for b in batch) >= BATCH:
+                flush()
+        flush()
+        self.rebuild()  # a fresh collection: vectors of another dimension cannot mix
+        self.set_embedding(identity)
+        return done
 
     # -- the interface ---------------------------------------------------------------------
     def documents(self) -> dict[str, DocRecord]:

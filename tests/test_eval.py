@@ -125,3 +125,28 @@ def test_bad_file_is_a_user_error(tmp_path, capsys):
     bad.write_text('{"id": "x"}\n', encoding="utf-8")
     assert main(["eval", str(bad)]) == 2
     assert "not an evaluation record" in capsys.readouterr().err
+
+
+def test_per_document_mode_asks_each_question_against_its_document_alone(
+        slice_assistant, slice_file, tmp_path):
+    items = ev.load_items(slice_file)[:6]
+    solo = Assistant(make_settings(tmp_path, collection="solo"),
+                     encoder=slice_assistant.encoder)
+    try:
+        for doc, doc_items, one in ev.per_document(slice_assistant, items, solo):
+            assert set(one.index.documents()) == {doc}
+            assert one.index.count() == slice_assistant.index.document(doc).n_sentences
+            assert all(h.sentence.path == doc
+                       for h in one.retrieve(doc_items[0].question, 50))
+        found: dict[str, bool] = {}
+        report = ev.evaluate_per_document(slice_assistant, items, solo, found=found)
+    finally:
+        solo.close()
+    assert report["mode"] == "per-document" and report["overall"]["n"] == len(items)
+    assert report["documents"] == len({it.doc_id for it in items})
+    assert set(found) == {it.id for it in items}
+    # with only its own document in the index, the ranking can only get easier
+    assert report["overall"]["r_at_5"] >= 0.8
+    assert ev.agreement(found, found) == 1.0
+    # the collection's index is untouched
+    assert slice_assistant.index.documents().keys() >= {it.doc_id for it in items}

@@ -233,3 +233,14 @@ def test_streamable_http(seeded_dir, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_a_mistyped_index_is_one_line_and_is_not_created(tmp_path):
+    missing = tmp_path / "no-such-index"
+    proc = subprocess.run([sys.executable, "-m", "assistant", "mcp", "--index", str(missing)],
+                          cwd=REPO, env={**os.environ, **ENV}, stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(missing) in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr and not missing.exists()

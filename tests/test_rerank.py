@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from assistant import rerank
+from assistant.errors import ModelError
 from assistant.rerank import MAX_TOKENS, CrossEncoder, passage
 
 
@@ -57,5 +58,5 @@ def test_no_passages_no_work(model):
 
 def test_a_missing_model_file_is_named(tmp_path):
     missing = tmp_path / "nope.onnx"
-    with pytest.raises(FileNotFoundError, match="nope.onnx"):
+    with pytest.raises(ModelError, match="nope.onnx"):
         CrossEncoder(missing)

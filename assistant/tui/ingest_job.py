@@ -20,11 +20,12 @@ from pathlib import Path
 from assistant.config import Settings
 
 WAIT_S = 600.0  # for another writer to finish
-_PASSED = ("index_dir", "chroma_url", "collection", "max_file_mb", "data_dir")
+_KEPT_BACK = ("api_key",)  # ingest never needs the key, so it never leaves this process
 
 
 def settings_to_json(settings: Settings, paths: list[Path]) -> str:
-    values = {name: getattr(settings, name) for name in _PASSED}
+    values = {f.name: getattr(settings, f.name) for f in dataclasses.fields(Settings)
+              if f.name not in _KEPT_BACK}
     return json.dumps({"settings": {k: str(v) if isinstance(v, Path) else v
                                     for k, v in values.items()},
                        "paths": [str(p) for p in paths]})
