@@ -1,7 +1,8 @@
 """Citations in an LLM's answer, and whether the cited sentences support what it says.
 
-Pure functions over text, plus `Verifier`, which scores support locally and offline with the
-MiniLM encoder (cosine) and content-word coverage (names and numbers must appear in the source).
+Pure functions over text, plus `Verifier`, which judges support locally and offline: the support
+model of assistant/support.py over the MiniLM cosine, content-word coverage and what the claim
+changes (a name, a number, a negation, an opposite word).
 """
 
 from __future__ import annotations
@@ -9,6 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from assistant.support import SupportModel
 
 # [3]  [3, 5]  [3;5]  [S3]  [s3, S5]  [#3]  [3][5] (two markers)
 _ID = r"(?:[Ss]|#)?\s*\d{1,4}"
@@ -226,6 +231,27 @@ def novel_coverage(claim: str, question: str, evidence: str) -> float | None:
     return found / total
 
 
+def coverage(claim: str, evidence: str, context: str = "") -> float:
+    """The share of the claim's content words and numbers (numbers count double) found in the
+    evidence and its `context` (a title), lowered for each name and for any number the
+    evidence does not hold."""
+    words, numbers = content_terms(claim)
+    pool = evidence + " " + context
+    ev_words, ev_numbers = content_terms(pool)
+    letters = _letters(pool)
+    total = len(words) + 2 * len(numbers)
+    if total == 0:
+        return 0.0
+    found = sum(_found(w, ev_words, letters) for w in words) + 2 * len(numbers & ev_numbers)
+    score = found / total
+    keys = {k for k in _key_terms(claim) if not _found(k, ev_words, letters)}
+    if keys:  # a name the sources never mention is a strong sign of invention
+        score *= 0.75 ** len(keys)
+    if numbers - ev_numbers:
+        score *= 0.5
+    return score
+
+
 @dataclass
 class Verdict:
     support: float
@@ -234,94 +260,90 @@ class Verdict:
 
 
 class Verifier:
-    """Scores how well cited sentences support a claim, locally: cosine similarity of the MiniLM
-    embeddings blended with coverage of the claim's content words, names and numbers by the cited
-    text (and the titles of its documents)."""
+    """Whether cited sentences support a claim, locally and offline: the logistic support model
+    of assistant/support.py (weights in data/verifier.json, fitted by
+    benchmarks/fit_verifier.py) over named features of each (claim, cited sentence) pair: the
+    MiniLM cosine and word coverage, and what differs: a name or a number of the claim that the
+    sentence replaces with another, a negation one side has and the other lacks, a word put
+    where the sentence has its opposite (rose/fell). An answer sentence that gives an
+    instruction ("Reply only with the word ...") is never supported: it answers nothing."""
 
-    # Tuned on claims built from the evaluation questions (benchmarks/bench_verifier.py):
-    # >= 90% of true claims supported, >= 95% of claims against another sentence rejected.
-    def __init__(self, encoder, threshold: float = 0.45, weak: float = 0.3,
-                 cosine_weight: float = 0.5, min_coverage: float = 0.25,
-                 novel_min: float = 0.0) -> None:
+    def __init__(self, encoder, model: SupportModel | None = None,
+                 threshold: float | None = None) -> None:
+        from assistant.support import default_model  # support.py builds on this module
+
         self.encoder = encoder
-        self.threshold = threshold
-        self.weak = weak
-        self.cosine_weight = cosine_weight
-        self.min_coverage = min_coverage
-        self.novel_min = novel_min
+        self.model = model or default_model()
+        self.threshold = self.model.threshold if threshold is None else threshold
+        self.weak = self.model.weak
 
     @classmethod
     def question_aware(cls, encoder) -> Verifier:
-        """Stricter on what the claim adds to the question: rejects far more claims checked
-        against a related sentence that lacks the answer, and marks more paraphrased true
-        claims (see benchmarks/bench_verifier.py --question-aware)."""
-        return cls(encoder, threshold=0.32, cosine_weight=0.3, min_coverage=0.2, novel_min=0.2)
+        """The support model always weighs what the claim adds to the question; kept for the
+        callers of the verifier before issue 17."""
+        return cls(encoder)
 
     def coverage(self, claim: str, evidence: str, context: str = "") -> float:
-        words, numbers = content_terms(claim)
-        pool = evidence + " " + context
-        ev_words, ev_numbers = content_terms(pool)
-        letters = _letters(pool)
-        total = len(words) + 2 * len(numbers)
-        if total == 0:
-            return 0.0
-        found = sum(_found(w, ev_words, letters) for w in words) + 2 * len(numbers & ev_numbers)
-        score = found / total
-        keys = {k for k in _key_terms(claim) if not _found(k, ev_words, letters)}
-        if keys:  # a name the sources never mention is a strong sign of invention
-            score *= 0.75 ** len(keys)
-        if numbers - ev_numbers:
-            score *= 0.5
-        return score
+        return coverage(claim, evidence, context)
 
-    def _blend(self, cosine: float, coverage: float) -> float:
-        w = self.cosine_weight
-        return w * max(cosine, 0.0) + (1 - w) * coverage
+    def score(self, claim: str, cosine: float, text: str, context: str = "",
+              question: str | None = None) -> float:
+        """P(`text`, with its title `context`, supports the claim)."""
+        from assistant.support import features
 
-    def _judge(self, cosine: float, coverage: float, conflict: bool = False) -> tuple[float, bool]:
-        score = self._blend(cosine, coverage)
-        return score, score >= self.threshold and coverage >= self.min_coverage and not conflict
+        feats = features(claim, text, cosine, coverage(claim, text, context), question, context)
+        return self.model.probability(feats)
 
     def _check(self, claim: str, cosine: float, text: str, context: str,
                question: str | None) -> tuple[float, bool]:
-        score, ok = self._judge(cosine, self.coverage(claim, text, context),
-                                number_conflict(claim, text + " " + context))
-        if ok and question and self.novel_min > 0:
-            novel = novel_coverage(claim, question, text + " " + context)
-            ok = novel is None or novel >= self.novel_min
-        return score, ok
+        score = self.score(claim, cosine, text, context, question)
+        return score, score >= self.threshold
 
     def verify(self, claim: str, cited: dict[int, str], contexts: dict[int, str] | None = None,
                question: str | None = None) -> Verdict:
         """The claim's support by its cited sentences (each alone, and all together), and each
-        citation's own score. `contexts` (e.g. document titles) count for word coverage; the
-        `question` is used by a question-aware verifier."""
+        citation's own score. `contexts` (e.g. document titles) count as evidence for word
+        coverage; words the claim repeats from the `question` are not asked of the evidence."""
+        from assistant.support import is_instruction
+
         if not cited or not claim.strip():
             return Verdict(0.0, False)
-        if not checkable(claim):
+        if not checkable(claim) or is_instruction(claim):
             return Verdict(0.0, False, {i: 0.0 for i in cited})
         ids = list(cited)
         texts = [cited[i] for i in ids]
         ctx = [(contexts or {}).get(i, "") for i in ids]
-        batch = [claim, *texts] + ([" ".join(texts)] if len(texts) > 1 else [])
-        vectors = self.encoder.encode(batch)
-        claim_vec = vectors[0]
-        cos = vectors[1:] @ claim_vec
-        judged = [self._check(claim, float(c), t, x, question)
-                  for c, t, x in zip(cos, texts, ctx, strict=False)]
-        if len(texts) > 1:
-            judged.append(self._check(claim, float(cos[-1]), " ".join(texts), " ".join(ctx),
-                                      question))
-        each = {i: round(j[0], 4) for i, j in zip(ids, judged, strict=False)}
-        passing = [score for score, ok in judged if ok]
+        union = [(" ".join(texts), " ".join(ctx))] if len(texts) > 1 else []
+        # all the citations but one, for each (with two, the other one alone: already scored)
+        without = [(" ".join(t for j, t in enumerate(texts) if j != k),
+                    " ".join(x for j, x in enumerate(ctx) if j != k))
+                   for k in range(len(texts))] if len(texts) > 2 else []
+        vectors = self.encoder.encode([claim, *texts, *(t for t, _ in union + without)])
+        cos = [float(c) for c in vectors[1:] @ vectors[0]]
+        pairs = list(zip(texts, ctx, strict=True)) + union + without
+        judged = [self._check(claim, c, t, x, question)
+                  for c, (t, x) in zip(cos, pairs, strict=True)]
+        alone = [score for score, _ in judged[: len(texts)]]
+        each = dict(zip(ids, alone, strict=True))
+        if union:
+            # a citation that supports only part of the claim scores what the whole loses
+            # without it: the sentence that gives the name of a claim whose number another
+            # sentence gives counts; one that adds nothing scores nothing
+            whole = judged[len(texts)][0]
+            rest = ([s for s, _ in judged[len(texts) + 1:]] if without
+                    else list(reversed(alone)))
+            each = {i: max(a, whole - r) for i, a, r in zip(ids, alone, rest, strict=True)}
+        passing = [score for score, ok in judged[: len(texts) + len(union)] if ok]
         best = max(passing) if passing else max(score for score, _ in judged)
-        return Verdict(round(best, 4), bool(passing), each)
+        return Verdict(round(best, 4), bool(passing), {i: round(v, 4) for i, v in each.items()})
 
     def attribute(self, claim: str, candidates: dict[int, str],
                   contexts: dict[int, str] | None = None,
                   question: str | None = None) -> tuple[int | None, float]:
         """The candidate that best supports an uncited claim, if any supports it: (id, score)."""
-        if not candidates or not checkable(claim):
+        from assistant.support import is_instruction
+
+        if not candidates or not checkable(claim) or is_instruction(claim):
             return None, 0.0
         ids = list(candidates)
         vectors = self.encoder.encode([claim, *[candidates[i] for i in ids]])

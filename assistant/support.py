@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from assistant.citations import (
+    _NUMBER_WORDS,
     STOPWORDS,
     _found,
     _letters,
@@ -42,6 +44,11 @@ FEATURES = ("cosine", "coverage", "missing_words", "missing_names", "name_swap",
             "missing_numbers", "number_swap", "polarity", "antonym", "novel")
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’\-]*|\d+(?:[.,]\d+)*")
+_PART = re.compile(r"[a-z]+")
+# Hedges and words of approach that a faithful paraphrase adds or drops ("about 10,000" for "an
+# estimated 10,000", "moved toward" for "moved closer to"): a claim word of these is never missing.
+_LIGHT = frozenset(_stem(w) for w in "about approximately roughly around nearly almost estimated "
+                   "some several toward towards closer reportedly".split())
 _NEGATIONS = frozenset("not no never none nobody nothing neither nor cannot without "
                        "hardly".split())
 # An answer sentence that gives orders instead of facts has copied an instruction (from a
@@ -79,6 +86,11 @@ class _Words:
     numbers: frozenset[str]
     stems: frozenset[str]
     letters: str
+    parts: tuple[str, ...]  # the lower-cased words, hyphenated ones split ("short", "lived")
+
+    @property
+    def parts_set(self) -> frozenset[str]:
+        return frozenset(self.parts)
 
 
 def _is_negation(token: str) -> bool:
@@ -90,26 +102,42 @@ def _words(text: str) -> _Words:
     raw = _TOKEN.findall(text)
     names = set()
     for tok in raw:
-        if tok[0].isupper() and tok.lower() not in STOPWORDS and len(tok) > 1:
+        if tok[0].isupper() and tok.lower() not in STOPWORDS and len(tok) > 1 \
+                and tok.lower() not in _NUMBER_WORDS:  # "Forty Five" is a number
             # a capitalised word that opens the text counts too ("Berlin is ...")
             names.add(_stem(tok))
     stems, numbers = content_terms(text)
     return _Words(tuple(t.lower() for t in raw), frozenset(names), frozenset(numbers),
-                  frozenset(stems), _letters(text))
+                  frozenset(stems), _letters(text), tuple(_PART.findall(text.lower())))
 
 
 def _negations_about(words: _Words, other: _Words) -> int:
-    """Negations in `words` whose next content words (up to three) the other text shares: a
-    negation of something both say, not of a clause only one of them has."""
+    """Negations in `words` whose next content words (up to two, within three tokens) the other
+    text shares: a negation of something both say, not of a clause only one of them has."""
     count = 0
     toks = words.tokens
     for i, tok in enumerate(toks):
         if not _is_negation(tok):
             continue
-        following = [t for t in toks[i + 1: i + 6] if t not in STOPWORDS and not _is_negation(t)]
-        if any(_found(_stem(t), other.stems, other.letters) for t in following[:3]):
+        following = [t for t in toks[i + 1: i + 4] if t not in STOPWORDS and not _is_negation(t)]
+        if any(_found(_stem(t), other.stems, other.letters) for t in following[:2]):
             count += 1
     return count
+
+
+def _flipped(claim: _Words, evidence: _Words, asked: frozenset[str]) -> int:
+    """Claim words put where the evidence has their opposite: the claim has more of the word and
+    fewer of its opposite than the evidence ("winter ... summer" -> "summer ... summer",
+    "short-lived" -> "long-lived"). Words the question holds are not the claim's own."""
+    opposite = antonyms()
+    mine, theirs = Counter(claim.parts), Counter(evidence.parts)
+    flipped = 0
+    for word in set(mine) - asked:
+        if mine[word] <= theirs[word]:
+            continue
+        if any(theirs[o] > mine[o] for o in opposite.get(word, ())):
+            flipped += 1
+    return flipped
 
 
 def features(claim: str, evidence: str, cosine: float, coverage: float,
@@ -128,25 +156,26 @@ def features(claim: str, evidence: str, cosine: float, coverage: float,
         return q is not None and _found(stem, q.stems | q.names, q.letters)
 
     plain = [s for s in c.stems if s not in c.names]
-    missing_plain = [s for s in plain if not in_evidence(s) and not in_question(s)]
+    missing_plain = [s for s in plain if not in_evidence(s) and not in_question(s)
+                     and s not in _LIGHT]
     missing_names = [n for n in c.names if not in_evidence(n) and not in_question(n)]
-    claim_letters = c.letters
-    unmatched_ev_names = [n for n in e.names
-                          if not _found(n, c.stems | c.names, claim_letters)
-                          and not (q is not None and n in q.names)]
-    lost_names = [n for n in c.names if not in_evidence(n)]
-    missing_numbers = [n for n in c.numbers if n not in e.numbers]
+    # A swap is judged against the sentence alone: the title may hold the very name that the
+    # sentence replaced ("Chris Cornell (1999)" in "Chris Cornell"'s article, where the sentence
+    # says "Euphoria Morning (1999)"). Names the question gives are not the claim's own.
+    s = _words(evidence)
+    asked_names = q.names if q is not None else frozenset()
+    unmatched_ev_names = [n for n in s.names if not _found(n, c.stems | c.names, c.letters)
+                          and n not in asked_names]
+    lost_names = [n for n in c.names if not _found(n, s.stems | s.names, s.letters)
+                  and n not in asked_names]
+    asked_numbers = q.numbers if q is not None else frozenset()
+    missing_numbers = [n for n in c.numbers if n not in e.numbers and n not in asked_numbers]
     unmatched_ev_numbers = [n for n in e.numbers if n not in c.numbers]
-    opposite = antonyms()
-    flipped = 0
-    for tok in set(c.tokens):
-        opp = opposite.get(tok)
-        if opp and tok not in e.tokens and any(o in e.tokens and o not in c.tokens
-                                               for o in opp):
-            flipped += 1
-    neg_claim = _negations_about(c, e) > 0
-    neg_evidence = _negations_about(e, c) > 0
-    novel = novel_coverage(claim, question, evidence + " " + context) if question else None
+    flipped = _flipped(c, e, q.parts_set if q is not None else frozenset())
+    neg_claim = _negations_about(c, e)
+    neg_evidence = _negations_about(e, c)
+    # without a question, everything the claim says is what it adds
+    novel = novel_coverage(claim, question or "", evidence + " " + context)
     return {
         "cosine": max(cosine, 0.0),
         "coverage": coverage,

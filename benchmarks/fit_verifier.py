@@ -2,14 +2,14 @@
 
     python benchmarks/fit_verifier.py [--dev ../shared/eval/dev.jsonl] [--target 0.93]
 
-Builds the (claim, evidence) pairs of benchmarks/verifier_pairs.py, computes the named features
-of each (`assistant.support.features`, with the MiniLM cosine), fits a logistic regression (Newton's
-method, L2, the two classes weighted equally) on the pairs of the tune documents only, and picks
-the threshold: the highest at which at least `--target` of the tune half's true claims are
-supported. Writes the weights, by feature name, with their provenance to
-assistant/data/verifier.json, and prints the figures of both halves (the test half is held out:
-its documents were never seen by the fit). `bench_verifier.py` measures the shipped verifier end
-to end on the test half.
+Builds the (claim, evidence) pairs of benchmarks/verifier_pairs.py, computes the named
+features of each (`assistant.support.features`, with the MiniLM cosine), fits a logistic
+regression (Newton's method, L2; the two classes weighted equally, and each kind of pair
+equally within its class) on the pairs of the tune documents only, and picks the threshold: the
+highest at which at least `--target` of the tune half's true claims are supported. Writes the
+weights, by feature name, with their provenance to assistant/data/verifier.json, and prints the
+figures of both halves (the test half is held out: its documents were never seen by the fit).
+`bench_verifier.py` measures the shipped verifier end to end on the test half.
 """
 
 from __future__ import annotations
@@ -51,11 +51,24 @@ def feature_matrix(pairs: list[Pair], encoder) -> np.ndarray:
     return np.array(rows, dtype=np.float64)
 
 
-def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0) -> tuple[np.ndarray, float]:
+def kind_weights(kinds: list[str], y: np.ndarray) -> np.ndarray:
+    """Each class half the weight, and within a class each kind of pair an equal share: the
+    few question-and-answer statements count as much as the many copied sentences."""
+    kinds_ = np.array(kinds)
+    weight = np.zeros(len(kinds_))
+    for label in (0, 1):
+        present = sorted(set(kinds_[y == label]))
+        for kind in present:
+            mask = (kinds_ == kind) & (y == label)
+            weight[mask] = 0.5 * len(kinds_) / (len(present) * mask.sum())
+    return weight
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, weight: np.ndarray,
+                 l2: float = 1.0) -> tuple[np.ndarray, float]:
     """Weights and bias on the raw features (standardised inside, for a well-posed Newton)."""
     mu, sd = X.mean(0), X.std(0) + 1e-9
     Z = np.hstack([(X - mu) / sd, np.ones((len(X), 1))])
-    weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
     w = np.zeros(Z.shape[1])
     reg = np.full(Z.shape[1], l2)
     reg[-1] = 0.0
@@ -98,7 +111,8 @@ def main() -> int:
     X = feature_matrix(pairs, encoder)
     y = np.array([p.label for p in pairs], dtype=np.float64)
     tune = np.array([p.split == "tune" for p in pairs])
-    coef, bias = fit_logistic(X[tune], y[tune], args.l2)
+    tune_kinds = [p.kind for p, t in zip(pairs, tune, strict=True) if t]
+    coef, bias = fit_logistic(X[tune], y[tune], kind_weights(tune_kinds, y[tune]), args.l2)
     prob = 1 / (1 + np.exp(-(X @ coef + bias)))
     true_tune = np.sort(prob[tune & (y == 1)])
     threshold = float(true_tune[int(np.floor((1 - args.target) * len(true_tune)))])
