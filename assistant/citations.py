@@ -1,8 +1,8 @@
 """Citations in an LLM's answer, and whether the cited sentences support what it says.
 
 Pure functions over text, plus `Verifier`, which judges support locally and offline: the support
-model of assistant/support.py over the MiniLM cosine, content-word coverage and what the claim
-changes (a name, a number, a negation, an opposite word).
+model of assistant/support.py over content-word coverage and what the claim changes (a name, a
+number, a negation, an opposite word).
 """
 
 from __future__ import annotations
@@ -262,13 +262,14 @@ class Verdict:
 class Verifier:
     """Whether cited sentences support a claim, locally and offline: the logistic support model
     of assistant/support.py (weights in data/verifier.json, fitted by
-    benchmarks/fit_verifier.py) over named features of each (claim, cited sentence) pair: the
-    MiniLM cosine and word coverage, and what differs: a name or a number of the claim that the
-    sentence replaces with another, a negation one side has and the other lacks, a word put
-    where the sentence has its opposite (rose/fell). An answer sentence that gives an
-    instruction ("Reply only with the word ...") is never supported: it answers nothing."""
+    benchmarks/fit_verifier.py) over named features of each (claim, cited sentence) pair: word
+    coverage, and what differs: a name or a number of the claim that the sentence replaces with
+    another, a negation one side has and the other lacks, a word put where the sentence has its
+    opposite (rose/fell). An answer sentence that gives an instruction ("Reply only with the
+    word ...") is never supported: it answers nothing. No encoder runs (`encoder` is kept for
+    the callers; the MiniLM cosine did not help the held-out figures)."""
 
-    def __init__(self, encoder, model: SupportModel | None = None,
+    def __init__(self, encoder=None, model: SupportModel | None = None,
                  threshold: float | None = None) -> None:
         from assistant.support import default_model  # support.py builds on this module
 
@@ -286,17 +287,16 @@ class Verifier:
     def coverage(self, claim: str, evidence: str, context: str = "") -> float:
         return coverage(claim, evidence, context)
 
-    def score(self, claim: str, cosine: float, text: str, context: str = "",
+    def score(self, claim: str, text: str, context: str = "",
               question: str | None = None) -> float:
         """P(`text`, with its title `context`, supports the claim)."""
         from assistant.support import features
 
-        feats = features(claim, text, cosine, coverage(claim, text, context), question, context)
-        return self.model.probability(feats)
+        return self.model.probability(features(claim, text, question, context))
 
-    def _check(self, claim: str, cosine: float, text: str, context: str,
+    def _check(self, claim: str, text: str, context: str,
                question: str | None) -> tuple[float, bool]:
-        score = self.score(claim, cosine, text, context, question)
+        score = self.score(claim, text, context, question)
         return score, score >= self.threshold
 
     def verify(self, claim: str, cited: dict[int, str], contexts: dict[int, str] | None = None,
@@ -318,11 +318,8 @@ class Verifier:
         without = [(" ".join(t for j, t in enumerate(texts) if j != k),
                     " ".join(x for j, x in enumerate(ctx) if j != k))
                    for k in range(len(texts))] if len(texts) > 2 else []
-        vectors = self.encoder.encode([claim, *texts, *(t for t, _ in union + without)])
-        cos = [float(c) for c in vectors[1:] @ vectors[0]]
         pairs = list(zip(texts, ctx, strict=True)) + union + without
-        judged = [self._check(claim, c, t, x, question)
-                  for c, (t, x) in zip(cos, pairs, strict=True)]
+        judged = [self._check(claim, t, x, question) for t, x in pairs]
         alone = [score for score, _ in judged[: len(texts)]]
         each = dict(zip(ids, alone, strict=True))
         if union:
@@ -345,12 +342,9 @@ class Verifier:
 
         if not candidates or not checkable(claim) or is_instruction(claim):
             return None, 0.0
-        ids = list(candidates)
-        vectors = self.encoder.encode([claim, *[candidates[i] for i in ids]])
         best: tuple[int | None, float] = (None, 0.0)
-        for i, cos in zip(ids, vectors[1:] @ vectors[0], strict=True):
-            text, ctx = candidates[i], (contexts or {}).get(i, "")
-            score, ok = self._check(claim, float(cos), text, ctx, question)
+        for i, text in candidates.items():
+            score, ok = self._check(claim, text, (contexts or {}).get(i, ""), question)
             if ok and score > best[1]:
                 best = (i, round(score, 4))
         return best

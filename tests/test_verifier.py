@@ -99,9 +99,9 @@ def test_an_instruction_is_not_a_statement():
     assert not is_instruction("Answers were collected from 163 members.")
 
 
-def test_features_name_what_differs(encoder):
+def test_features_name_what_differs():
     def f(claim, evidence):
-        return features(claim, evidence, cosine=0.9, coverage=0.8)
+        return features(claim, evidence)
 
     assert f("The capital of France is Paris.", "The capital of France is Berlin.")[
         "name_swap"] == 1.0
@@ -145,3 +145,39 @@ def test_verifier_keeps_its_interface(encoder):
     assert v.attribute("The council has 163 members.",
                        {2: "France uses the euro.", 3: "The city council has 163 members."}
                        )[0] == 3
+
+
+def test_eval_of_the_llm_answerer_reports_the_share_of_sentences_verified(fake, encoder,
+                                                                          tmp_path):
+    """`assistant eval --answerer openai`: a kept answer whose sentence is verified, and one
+    that contradicts its citation and is replaced by the offline answer."""
+    import json
+
+    from assistant import evaluate as ev
+    from assistant.service import Assistant
+    from tests.conftest import make_settings
+
+    rows = [{"id": f"toy:{n}", "doc_id": "france-facts", "title": "France facts",
+             "document": FACTS, "question": q, "answers": [a], "gold_sentences": [g]}
+            for n, (q, a, g) in enumerate([
+                ("Which is the most visited museum in the world?", "The Louvre",
+                 "The Louvre in Paris is the most visited museum in the world."),
+                ("What is the capital of France?", "Berlin", "The capital of France is Berlin."),
+            ])]
+    path = tmp_path / "toy.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    fake.script = [("ok", "The Louvre in Paris is the most visited museum in the world [1]."),
+                   ("ok", "The capital of France is Paris [1].")]
+    assistant = Assistant(make_settings(tmp_path, llm="openai", model="fake",
+                                        base_url=fake.url, collection="toy"), encoder=encoder)
+    try:
+        items = ev.load_items(path)
+        ev.index_items(assistant, items)
+        report = ev.evaluate(assistant, items)
+    finally:
+        assistant.close()
+    overall = report["overall"]
+    assert len(fake.requests) == 2
+    assert overall["model_answer_rate"] == 0.5  # the contradiction fell back to the sources
+    assert overall["sentences_checked"] == 1 and overall["sentences_verified"] == 1.0
+    assert "sentences verified" in ev.format_table(report)
