@@ -1,103 +1,21 @@
-"""The answer: what every answerer returns, and the offline extractive answerer.
-
-One `Answerer` interface; `make_answerer` picks the implementation from settings."""
+"""The `Answerer` interface, the not-found reply, and the offline extractive answerer.
+`assistant.answerers.make_answerer` picks the answerer the settings name."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from assistant.config import Settings
-from assistant.retrieve import Hit
-from assistant.sentences import Sentence
-
-TokenCallback = Callable[[str], None]
+from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 NOT_FOUND = "I could not find this in your documents."
 
 # Hit scores are the retriever's calibrated probability that a sentence answers the question.
-# Below this the best sentence rarely answers it, so the offline answerer says it did not find
-# it. Chosen on dev.jsonl with `assistant eval` and `assistant eval --unanswerable`: the
-# not-found rate on answerable questions against false answers with the document withheld
-# (with the cross-encoder's features: 0.06: 0.080 / 0.091, 0.07: 0.091 / 0.077, 0.08: 0.108 /
-# 0.059); kept clear of the 10% of false answers that the tool allows itself.
+# Below FOUND_THRESHOLD the best sentence rarely answers, so the offline answerer says it did
+# not find it; extra sentences are cited only when at least RELATIVE_CUTOFF times as probable
+# as the first. Both chosen on dev.jsonl with `assistant eval` (and `--unanswerable`): the
+# trade-offs measured are in docs/ranking-experiments.md ("Thresholds").
 FOUND_THRESHOLD = 0.07
-# Extra sentences are cited only when nearly as probable as the first. On dev, a second- or
-# third-ranked sentence answers the question only ~30-40% of the time whatever its score, so
-# each extra citation trades precision for recall: cutoff 0.7 gives citation precision/recall
-# 0.755/0.643, 0.75 gives 0.775/0.629, 0.8 gives 0.801/0.615 (threshold 0.07; before the
-# cross-encoder, 0.75 gave 0.757/0.609, and held out 0.751/0.597). 0.75 keeps precision clear of
-# its floor of 0.75 and buys the most recall that allows (a citation must answer; neighbours
-# show in the lookup view).
 RELATIVE_CUTOFF = 0.75
-
-
-@dataclass
-class Citation:
-    """An evidence sentence shown to the user as [n]."""
-
-    n: int
-    sentence: Sentence
-    score: float
-    stale: bool = False
-    """Its document changed on disk or vanished since it was indexed (the sentence is shown
-    as it was indexed)."""
-    stale_reason: str | None = None
-    """"changed" or "missing" when stale."""
-
-    def to_dict(self) -> dict:
-        s = self.sentence
-        return {"id": s.id, "n": self.n, "doc": s.doc_id, "path": s.path, "line": s.line,
-                "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
-                "page": s.page, "page_end": s.page_end, "page_label": s.page_label,
-                "section": s.section, "score": round(self.score, 4), "stale": self.stale,
-                "stale_reason": self.stale_reason}
-
-
-@dataclass
-class AnswerSentence:
-    """A sentence of the answer text, the citations it carries, and its verification."""
-
-    text: str
-    citations: list[int]
-    support: float | None = None
-    supported: bool | None = None
-
-
-@dataclass
-class Turn:
-    question: str
-    answer: str
-    citations: list[Citation] = field(default_factory=list)
-    """The answer's citations, so that "explain [2]" can find the sentence shown as [2]."""
-    standalone: str = ""
-    """The question as it was understood (a rewritten follow-up), if it differs."""
-
-
-@dataclass
-class Answer:
-    question: str
-    text: str
-    found: bool
-    citations: list[Citation]
-    answerer: str
-    sentences: list[AnswerSentence] = field(default_factory=list)
-    nearest: list[Citation] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    partial: bool = False
-
-    def to_dict(self) -> dict:
-        return {
-            "question": self.question, "answer": self.text, "found": self.found,
-            "answerer": self.answerer,
-            "citations": [c.to_dict() for c in self.citations],
-            "nearest": [c.to_dict() for c in self.nearest],
-            "sentences": [asdict(s) for s in self.sentences],
-            "notes": self.notes, "partial": self.partial,
-            "timings": {k: round(v, 2) for k, v in self.timings.items()},
-        }
 
 
 class Answerer(Protocol):
@@ -149,12 +67,3 @@ class ExtractiveAnswerer:
         if on_token:
             on_token(text)
         return Answer(question, text, True, citations, self.name, sentences=parts)
-
-
-def make_answerer(settings: Settings) -> Answerer:
-    """The answerer named by the settings; offline unless an LLM is configured."""
-    if settings.llm == "openai":
-        from assistant.llm import OpenAIAnswerer
-
-        return OpenAIAnswerer(settings)
-    return ExtractiveAnswerer(max_sentences=settings.answer_sentences)

@@ -4,7 +4,7 @@ document whole, and SQLite's WAL survives a killed process at any moment.
 
 With the embedded store the catalog is the commit point and the durable copy of the index:
 Chroma's vector index is derived from it and rebuilt from it when a crash leaves it unreadable.
-With a Chroma server the catalog is a local cache of the server's registry (see store.py)."""
+With a Chroma server the catalog is a local cache of the server's registry (see store/server.py)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import StoreError
-from assistant.sentences import Sentence
+from assistant.types import Sentence
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS docs (

@@ -1,8 +1,7 @@
 """Citations in an LLM's answer, and whether the cited sentences support what it says.
 
-Pure functions over text, plus `Verifier`, which judges support locally and offline: the support
-model of assistant/support.py over content-word coverage and what the claim changes (a name, a
-number, a negation, an opposite word).
+Pure functions over text: markers, answer sentences, and the words, names and numbers of a claim
+that the verifier (`assistant.support.Verifier`) weighs.
 """
 
 from __future__ import annotations
@@ -10,10 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from assistant.support import SupportModel
 
 # [3]  [3, 5]  [3;5]  [S3]  [s3, S5]  [#3]  [3][5] (two markers)
 _ID = r"(?:[Ss]|#)?\s*\d{1,4}"
@@ -250,101 +245,3 @@ def coverage(claim: str, evidence: str, context: str = "") -> float:
     if numbers - ev_numbers:
         score *= 0.5
     return score
-
-
-@dataclass
-class Verdict:
-    support: float
-    supported: bool
-    per_citation: dict[int, float] = field(default_factory=dict)
-
-
-class Verifier:
-    """Whether cited sentences support a claim, locally and offline: the logistic support model
-    of assistant/support.py (weights in data/verifier.json, fitted by
-    benchmarks/fit_verifier.py) over named features of each (claim, cited sentence) pair: word
-    coverage, and what differs: a name or a number of the claim that the sentence replaces with
-    another, a negation one side has and the other lacks, a word put where the sentence has its
-    opposite (rose/fell). An answer sentence that gives an instruction ("Reply only with the
-    word ...") is never supported: it answers nothing. No encoder runs (`encoder` is kept for
-    the callers; the MiniLM cosine did not help the held-out figures)."""
-
-    def __init__(self, encoder=None, model: SupportModel | None = None,
-                 threshold: float | None = None) -> None:
-        from assistant.support import default_model  # support.py builds on this module
-
-        self.encoder = encoder
-        self.model = model or default_model()
-        self.threshold = self.model.threshold if threshold is None else threshold
-        self.weak = self.model.weak
-
-    @classmethod
-    def question_aware(cls, encoder) -> Verifier:
-        """The support model always weighs what the claim adds to the question; kept for the
-        callers of the verifier before issue 17."""
-        return cls(encoder)
-
-    def coverage(self, claim: str, evidence: str, context: str = "") -> float:
-        return coverage(claim, evidence, context)
-
-    def score(self, claim: str, text: str, context: str = "",
-              question: str | None = None) -> float:
-        """P(`text`, with its title `context`, supports the claim)."""
-        from assistant.support import features
-
-        return self.model.probability(features(claim, text, question, context))
-
-    def _check(self, claim: str, text: str, context: str,
-               question: str | None) -> tuple[float, bool]:
-        score = self.score(claim, text, context, question)
-        return score, score >= self.threshold
-
-    def verify(self, claim: str, cited: dict[int, str], contexts: dict[int, str] | None = None,
-               question: str | None = None) -> Verdict:
-        """The claim's support by its cited sentences (each alone, and all together), and each
-        citation's own score. `contexts` (e.g. document titles) count as evidence for word
-        coverage; words the claim repeats from the `question` are not asked of the evidence."""
-        from assistant.support import is_instruction
-
-        if not cited or not claim.strip():
-            return Verdict(0.0, False)
-        if not checkable(claim) or is_instruction(claim):
-            return Verdict(0.0, False, {i: 0.0 for i in cited})
-        ids = list(cited)
-        texts = [cited[i] for i in ids]
-        ctx = [(contexts or {}).get(i, "") for i in ids]
-        union = [(" ".join(texts), " ".join(ctx))] if len(texts) > 1 else []
-        # all the citations but one, for each (with two, the other one alone: already scored)
-        without = [(" ".join(t for j, t in enumerate(texts) if j != k),
-                    " ".join(x for j, x in enumerate(ctx) if j != k))
-                   for k in range(len(texts))] if len(texts) > 2 else []
-        pairs = list(zip(texts, ctx, strict=True)) + union + without
-        judged = [self._check(claim, t, x, question) for t, x in pairs]
-        alone = [score for score, _ in judged[: len(texts)]]
-        each = dict(zip(ids, alone, strict=True))
-        if union:
-            # a citation that supports only part of the claim scores what the whole loses
-            # without it: the sentence that gives the name of a claim whose number another
-            # sentence gives counts; one that adds nothing scores nothing
-            whole = judged[len(texts)][0]
-            rest = ([s for s, _ in judged[len(texts) + 1:]] if without
-                    else list(reversed(alone)))
-            each = {i: max(a, whole - r) for i, a, r in zip(ids, alone, rest, strict=True)}
-        passing = [score for score, ok in judged[: len(texts) + len(union)] if ok]
-        best = max(passing) if passing else max(score for score, _ in judged)
-        return Verdict(round(best, 4), bool(passing), {i: round(v, 4) for i, v in each.items()})
-
-    def attribute(self, claim: str, candidates: dict[int, str],
-                  contexts: dict[int, str] | None = None,
-                  question: str | None = None) -> tuple[int | None, float]:
-        """The candidate that best supports an uncited claim, if any supports it: (id, score)."""
-        from assistant.support import is_instruction
-
-        if not candidates or not checkable(claim) or is_instruction(claim):
-            return None, 0.0
-        best: tuple[int | None, float] = (None, 0.0)
-        for i, text in candidates.items():
-            score, ok = self._check(claim, text, (contexts or {}).get(i, ""), question)
-            if ok and score > best[1]:
-                best = (i, round(score, 4))
-        return best

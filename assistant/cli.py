@@ -164,7 +164,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _print_file(f) -> None:
-    from assistant.documents import display_path
+    from assistant.types import display_path
 
     detail = f" ({f.reason})" if f.reason else (f" ({f.sentences} sentences)"
                                                if f.sentences else "")
@@ -202,8 +202,8 @@ def _watch(assistant, paths: list[Path], as_json: bool) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
-    from assistant.documents import display_path
     from assistant.service import Assistant
+    from assistant.types import display_path
 
     settings = _settings(args)
     _existing_index(settings)
@@ -225,8 +225,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    from assistant.documents import display_path
     from assistant.service import Assistant
+    from assistant.types import display_path
 
     settings = _settings(args)
     _existing_index(settings)
@@ -335,14 +335,7 @@ def cmd_cite(args: argparse.Namespace) -> int:
     assistant = Assistant(settings)
     matches = assistant.cite(args.text, k=args.k)
     if args.json:
-        print(safe_json([{
-            "exact": m.exact, "score": round(m.score, 4), "id": m.sentence.id,
-            "path": m.sentence.path, "line": m.sentence.line,
-            "char_start": m.sentence.char_start, "char_end": m.sentence.char_end,
-            "page": m.sentence.page, "page_end": m.sentence.page_end,
-            "page_label": m.sentence.page_label, "section": m.sentence.section,
-            "text": m.sentence.text, "stale": m.stale, "stale_reason": m.stale_reason}
-            for m in matches]))
+        print(safe_json([m.to_dict() for m in matches]))
     else:
         for m in matches:
             mark = "exact" if m.exact else f"{m.score:.3f}"

@@ -11,9 +11,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from assistant.answer import Turn
 from assistant.errors import AssistantError, InputError
-from assistant.sentences import Sentence
+from assistant.types import Sentence, Turn
 
 _REFERENCE = re.compile(r"\[\s*[Ss]?(\d{1,3})\s*\]")
 _EXPLAIN = re.compile(r"^\s*(?:please\s+)?(?:explain|expand on|elaborate on|tell me more about|"

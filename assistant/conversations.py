@@ -8,11 +8,10 @@ import json
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from assistant.answer import Answer, AnswerSentence, Citation
-from assistant.sentences import Sentence
+from assistant.types import Answer, CiteMatch, Sentence
 
 DB_NAME = "conversations.sqlite3"
 
@@ -26,15 +25,6 @@ CREATE TABLE IF NOT EXISTS entries (
     payload TEXT NOT NULL, created REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS entries_conversation ON entries(conversation_id, position);
 """
-
-
-@dataclass
-class CiteResult:
-    """One sentence found by a quote look-up (`/cite`)."""
-
-    sentence: Sentence
-    score: float
-    exact: bool
 
 
 @dataclass
@@ -56,7 +46,7 @@ class Entry:
     kind: str  # "answer" | "cite"
     question: str
     answer: Answer | None = None
-    matches: list[CiteResult] = field(default_factory=list)
+    matches: list[CiteMatch] = field(default_factory=list)
 
     def evidence(self) -> list[Evidence]:
         if self.kind == "cite":
@@ -83,58 +73,31 @@ def citation_verdict(answer: Answer, n: int) -> str:
 
 
 # -- (de)serialisation ----------------------------------------------------------------------
+# An entry is stored as its types' own dicts (assistant.types). Conversations saved before that
+# nested each sentence under "sentence" and named the answer text "text": read those too.
 
-def _sentence_from(d: dict) -> Sentence:
-    return Sentence(**{k: d[k] for k in Sentence.__dataclass_fields__ if k in d})
-
-
-def _citation_to(c: Citation) -> dict:
-    return {"n": c.n, "score": c.score, "sentence": asdict(c.sentence)}
-
-
-def _citation_from(d: dict) -> Citation:
-    return Citation(int(d["n"]), _sentence_from(d["sentence"]), float(d["score"]))
-
-
-def answer_to_record(answer: Answer) -> dict:
-    """Everything needed to show the answer again, spans included (not `to_dict`, which drops
-    the fields a Sentence needs to be rebuilt)."""
-    return {
-        "question": answer.question, "text": answer.text, "found": answer.found,
-        "answerer": answer.answerer,
-        "citations": [_citation_to(c) for c in answer.citations],
-        "nearest": [_citation_to(c) for c in answer.nearest],
-        "sentences": [asdict(s) for s in answer.sentences],
-        "timings": answer.timings, "notes": answer.notes, "partial": answer.partial,
-    }
-
-
-def answer_from_record(d: dict) -> Answer:
-    return Answer(
-        question=d["question"], text=d["text"], found=bool(d["found"]),
-        citations=[_citation_from(c) for c in d.get("citations", [])],
-        answerer=d.get("answerer", ""),
-        sentences=[AnswerSentence(**s) for s in d.get("sentences", [])],
-        nearest=[_citation_from(c) for c in d.get("nearest", [])],
-        timings=dict(d.get("timings", {})), notes=list(d.get("notes", [])),
-        partial=bool(d.get("partial", False)),
-    )
+def _flat(d: dict) -> dict:
+    return {**d["sentence"], **{k: v for k, v in d.items() if k != "sentence"}} \
+        if "sentence" in d else d
 
 
 def entry_to_record(entry: Entry) -> dict:
     if entry.kind == "cite":
-        return {"matches": [{"score": m.score, "exact": m.exact,
-                             "sentence": asdict(m.sentence)} for m in entry.matches]}
+        return {"matches": [m.to_dict() for m in entry.matches]}
     assert entry.answer is not None
-    return {"answer": answer_to_record(entry.answer)}
+    return {"answer": entry.answer.to_dict()}
 
 
 def entry_from_record(kind: str, question: str, d: dict) -> Entry:
     if kind == "cite":
-        matches = [CiteResult(_sentence_from(m["sentence"]), float(m["score"]), bool(m["exact"]))
-                   for m in d.get("matches", [])]
-        return Entry("cite", question, matches=matches)
-    return Entry("answer", question, answer=answer_from_record(d["answer"]))
+        return Entry("cite", question,
+                     matches=[CiteMatch.from_dict(_flat(m)) for m in d.get("matches", [])])
+    a = dict(d["answer"])
+    if "answer" not in a:  # saved before the shared serialisation
+        a["answer"] = a["text"]
+    for key in ("citations", "nearest"):
+        a[key] = [_flat(c) for c in a.get(key, [])]
+    return Entry("answer", question, answer=Answer.from_dict(a))
 
 
 # -- storage --------------------------------------------------------------------------------

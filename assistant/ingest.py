@@ -17,8 +17,6 @@ import numpy as np
 
 from assistant.catalog import DocRecord
 from assistant.documents import (
-    Document,
-    FileState,
     byte_hash,
     discover,
     document_from_bytes,
@@ -29,8 +27,9 @@ from assistant.documents import (
     source_hash,
 )
 from assistant.errors import InputError, ModelError
-from assistant.sentences import Sentence, doc_id_for, split_document
+from assistant.sentences import doc_id_for, split_document
 from assistant.store import SentenceIndex
+from assistant.types import Document, FileState, Sentence
 
 Progress = Callable[[int, int, str], None]
 """progress(sentences_done, sentences_total, current_path)"""
@@ -289,18 +288,17 @@ class Ingestor:
         only on the text of its document (its late-chunking context, see embedding.py), the
         same vectors and token states. Queue them to be copied instead of encoding; False if
         there is no such document."""
-        catalog = self.index.catalog
-        source = catalog.by_content(doc.content_hash)
+        source = self.index.by_content(doc.content_hash)
         if source is None:
             return False
-        old = catalog.document_sentences(source.path)
+        old = self.index.document_sentences(source.path)
         if [(s.text, s.char_start, s.char_end) for s in old] != [
                 (s.text, s.char_start, s.char_end) for s in sentences]:
             return False  # split differently (another splitter version): embed anew
-        vectors = catalog.vectors([s.id for s in old])
+        vectors = self.index.vectors([s.id for s in old])
         if len(vectors) != len(old):
             return False
-        packed = catalog.token_states([s.id for s in old])
+        packed = self.index.token_states([s.id for s in old])
         tokens = {new.id: packed[o.id] for new, o in zip(sentences, old, strict=True)
                   if o.id in packed}
         self._reused.append((doc, sentences, np.stack([vectors[s.id] for s in old]), tokens))

@@ -4,7 +4,7 @@ held to the evidence: every answer sentence is checked locally against the sente
 - Nothing relevant retrieved: "not found", without calling the model.
 - Tokens are streamed to `on_token` as they arrive.
 - Citation ids that match no evidence sentence are removed and counted; each answer sentence gets
-  a support score (assistant.citations.Verifier); unsupported sentences are marked, weakly
+  a support score (assistant.support.Verifier); unsupported sentences are marked, weakly
   supporting citations dropped; with no supported sentence left, the offline extractive answer
   is returned and the notes say so.
 - Faults: one deadline (`settings.timeout`) bounds the whole call; 429, 5xx and dropped
@@ -22,21 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from assistant.answer import (
-    Answer,
-    AnswerSentence,
-    Citation,
-    ExtractiveAnswerer,
-    TokenCallback,
-    Turn,
-    is_relevant,
-    not_found,
-)
-from assistant.citations import Verifier, format_sentence, split_answer, strip_unknown
+from assistant.answer import ExtractiveAnswerer, is_relevant, not_found
+from assistant.citations import format_sentence, split_answer, strip_unknown
 from assistant.config import Settings
 from assistant.errors import ConfigError, LLMError
 from assistant.prompting import render
-from assistant.retrieve import Hit
+from assistant.support import Verifier
+from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 DUMMY_KEY = "sk-no-key-needed"  # local servers ignore the key, but the client wants one
 UNSUPPORTED_MARK = "[unverified]"

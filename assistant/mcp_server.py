@@ -26,10 +26,10 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from assistant.documents import display_path
 from assistant.errors import AssistantError, ConfigError, EmptyIndexError
 from assistant.evidence import evidence, freshness, sources
 from assistant.service import Assistant
+from assistant.types import display_path
 
 log = logging.getLogger("assistant.mcp")
 

@@ -56,8 +56,9 @@ import numpy as np
 
 from assistant.embedding import unpack_tokens
 from assistant.rerank import RERANK_TOP, CrossEncoder, passage, shared
-from assistant.sentences import Sentence, sentence_id
+from assistant.sentences import sentence_id
 from assistant.store import SentenceIndex
+from assistant.types import Hit, Sentence
 
 CANDIDATES = 50
 
@@ -116,16 +117,6 @@ def lexical_query(text: str) -> str:
     ranking but make the full-text query match nearly every sentence (slow on big stores)."""
     words = [w for w in _TOKEN.findall(text) if w.lower() not in _STOP]
     return " ".join(words) or text
-
-
-@dataclass
-class Hit:
-    """A retrieved sentence and why: its score (probability that it answers) and signals."""
-
-    sentence: Sentence
-    score: float
-    vector: float = 0.0
-    lexical: float = 0.0
 
 
 @dataclass
@@ -204,13 +195,13 @@ class HybridRetriever:
     def _idf(self, terms: set[str]) -> dict[str, float]:
         total = self.index.count()
         # a re-indexed document can change the counts and keep the total
-        state = (total, self.index.catalog.generation())
+        state = (total, self.index.generation())
         if state != self._df_count:
             self._df_cache.clear()
             self._df_count = state
         missing = [t for t in terms if t not in self._df_cache]
         if missing:
-            self._df_cache.update(self.index.catalog.term_counts(missing))
+            self._df_cache.update(self.index.term_counts(missing))
         return {t: math.log((total + 1) / (self._df_cache.get(t, 0) + 0.5)) for t in terms}
 
     def _document_df(self, path: str, doc_hash: str) -> tuple[int, Counter]:
@@ -219,7 +210,7 @@ class HybridRetriever:
         if key not in self._doc_terms:
             if len(self._doc_terms) > 4096:
                 self._doc_terms.clear()
-            sents = self.index.catalog.document_sentences(path)
+            sents = self.index.document_sentences(path)
             df: Counter = Counter()
             for sent in sents:
                 df.update(content_terms(sent.text))
@@ -257,7 +248,7 @@ class HybridRetriever:
         if need:
             for i, blob in self.index.token_states(need).items():
                 self._token_cache[i] = unpack_tokens(blob)
-            missing = self.index.catalog.get([i for i in need if i not in self._token_cache])
+            missing = self.index.sentences([i for i in need if i not in self._token_cache])
             if missing:
                 _, packed = self.encoder.encode_with_tokens([s.text for s in missing.values()])
                 for i, blob in zip(missing, packed, strict=True):
@@ -330,7 +321,7 @@ class HybridRetriever:
         """1 for a document's opening sentence: its first, or its second when the first is a
         Markdown heading (a title states no topic sentence of its own)."""
         firsts = {sentence_id(s.doc_id, s.doc_hash, 0) for s in sentences if s.index == 1}
-        headed = {i for i, s in self.index.catalog.get(sorted(firsts)).items()
+        headed = {i for i, s in self.index.sentences(sorted(firsts)).items()
                   if _is_heading(s.text)} if firsts else set()
         return np.array([
             1.0 if (s.index == 0 and not _is_heading(s.text))
@@ -413,7 +404,7 @@ class HybridRetriever:
         chosen = [order[i] for i in top]
         before = {sentence_id(s.doc_id, s.doc_hash, s.index - 1): s.id for s in chosen
                   if s.index > 0}
-        previous = {before[i]: p.text for i, p in self.index.catalog.get(sorted(before)).items()}
+        previous = {before[i]: p.text for i, p in self.index.sentences(sorted(before)).items()}
         logits = self.reranker.score(
             question, [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen])
         return ce_columns(len(order), top, logits)

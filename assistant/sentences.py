@@ -8,10 +8,9 @@ from __future__ import annotations
 import bisect
 import hashlib
 import re
-from dataclasses import dataclass
 from functools import lru_cache
 
-from assistant.documents import Document
+from assistant.types import Document, Sentence
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 _BLOCK_START = re.compile(r"^\s*(#{1,6}\s|[-*+]\s|\d+[.)]\s|>|\|)")
@@ -23,53 +22,6 @@ length of what it is given, so an overlong paragraph (a 10 MB line without punct
 into windows first, at a sentence end where there is one, else at a space."""
 _STOPS = re.compile(r"[.!?\u2026\u3002\uff01\uff1f]")
 _CUT_AFTER = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*\s")
-
-
-@dataclass(frozen=True)
-class Sentence:
-    """One sentence of one document: the unit that is embedded, retrieved and cited."""
-
-    id: str
-    doc_id: str
-    path: str
-    index: int
-    char_start: int
-    char_end: int
-    line: int
-    text: str
-    doc_hash: str
-    title: str = ""
-    page: int | None = None
-    """Physical page (1-based) where the sentence starts, for formats with pages (PDF)."""
-    page_end: int | None = None
-    """The page where it ends, when it crosses a page break (else None)."""
-    page_label: str = ""
-    """The printed label of `page` ("iv", "12") when the file has labels."""
-    section: str = ""
-    """The heading in force where the sentence starts (DOCX, HTML, EPUB)."""
-
-    @property
-    def place(self) -> str:
-        """Where the sentence is, without the path: `p. 3, line 12` (the line within the page),
-        `pp. 3–4, line 40` across a page break, `line 12` without pages; `, § Methods` added
-        where the format has headings."""
-        if self.page is None:
-            where = f"line {self.line}"
-        else:
-            pages = (f"pp. {self.page}–{self.page_end}" if self.page_end else f"p. {self.page}")
-            label = (f" (printed {self.page_label})"
-                     if self.page_label and self.page_label != str(self.page) else "")
-            where = f"{pages}{label}, line {self.line}"
-        return f"{where}, § {self.section}" if self.section else where
-
-    @property
-    def location(self) -> str:
-        """`path:line` as shown to the user, or `path p. 3, line 12` for a paged format."""
-        from assistant.documents import display_path
-
-        if self.page is None and not self.section:
-            return f"{display_path(self.path)}:{self.line}"
-        return f"{display_path(self.path)} {self.place}"
 
 
 def doc_id_for(path: str) -> str:

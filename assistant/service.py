@@ -7,25 +7,16 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from assistant import rerank
-from assistant.answer import Answer, Answerer, Turn, make_answerer
+from assistant.answer import Answerer
+from assistant.answerers import make_answerer
 from assistant.config import Settings
 from assistant.errors import EmptyIndexError, EmptyQuestionError
 from assistant.freshness import UP_TO_DATE, FreshnessChecker, SourceInfo
-from assistant.retrieve import Hit, HybridRetriever
-from assistant.sentences import Sentence
+from assistant.retrieve import HybridRetriever
 from assistant.store import SentenceIndex
-
-
-@dataclass
-class CiteMatch:
-    sentence: Sentence
-    score: float
-    exact: bool
-    stale: bool = False
-    stale_reason: str | None = None
+from assistant.types import Answer, CiteMatch, Hit, Turn
 
 
 def _norm(text: str) -> str:
@@ -173,7 +164,7 @@ class Assistant:
     def freshness(self, paths) -> dict[str, str]:
         """The state of each indexed document among `paths`: "up to date", "changed" or
         "missing" (see assistant.freshness); paths that are not indexed are left out."""
-        records = self.index.catalog.records(paths)
+        records = self.index.records(paths)
         return {path: self._checker.state(rec) for path, rec in records.items()}
 
     def mark_stale(self, cited) -> None:

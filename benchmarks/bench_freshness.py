@@ -25,13 +25,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from assistant.answer import Citation  # noqa: E402
 from assistant.catalog import Catalog  # noqa: E402
 from assistant.config import Settings  # noqa: E402
 from assistant.documents import byte_hash  # noqa: E402
-from assistant.sentences import Sentence, doc_id_for  # noqa: E402
+from assistant.sentences import doc_id_for  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 from assistant.store import catalog_path  # noqa: E402
+from assistant.types import (
+    Citation,  # noqa: E402
+    Sentence,  # noqa: E402
+)
 
 
 def _fill(root: Path, n: int) -> tuple[Settings, list[str]]:

@@ -88,7 +88,8 @@ def _documents(texts: list[str]):
     """Documents of PER_DOC sentences, with spans that match their text."""
     from assistant.catalog import DocRecord
     from assistant.documents import content_hash
-    from assistant.sentences import Sentence, doc_id_for, sentence_id
+    from assistant.sentences import doc_id_for, sentence_id
+    from assistant.types import Sentence
 
     for start in range(0, len(texts), PER_DOC):
         chunk = texts[start : start + PER_DOC]

@@ -1,5 +1,5 @@
 """Does the verifier check support or only similarity? Before (the pre-17 verifier, frozen in
-legacy_verifier.py) and after (citations.Verifier with the support model of assistant/support.py)
+legacy_verifier.py) and after (assistant.support.Verifier and its support model)
 on the (claim, evidence) pairs of verifier_pairs.py from the held-out "test" half of the
 documents (the fit never saw them):
 
@@ -38,8 +38,8 @@ from verifier_pairs import (  # noqa: E402
     load_rows,
 )
 
-from assistant.citations import Verifier  # noqa: E402
 from assistant.embedding import Encoder  # noqa: E402
+from assistant.support import Verifier  # noqa: E402
 
 GROUPS = {"perturbed": ("perturbed claims judged unsupported", 0.95),
           "true": ("true claims judged supported", 0.90),

@@ -4,7 +4,6 @@ benchmarks/bench_verifier.py can print its figures beside the current one's."""
 from __future__ import annotations
 
 from assistant.citations import (
-    Verdict,
     _found,
     _key_terms,
     _letters,
@@ -13,6 +12,7 @@ from assistant.citations import (
     novel_coverage,
     number_conflict,
 )
+from assistant.support import Verdict
 
 
 class LegacyVerifier:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.citations import STOPWORDS, content_terms
-from assistant.documents import Document, content_hash
+from assistant.documents import content_hash
 from assistant.sentences import split_document
 from assistant.support import antonyms
+from assistant.types import Document
 
 TRUE_KINDS = ("sentence", "clause", "reordered", "statement")
 PERTURBED_KINDS = ("entity", "number", "negation", "antonym")

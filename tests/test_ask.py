@@ -43,7 +43,7 @@ def test_answer_json_has_the_documented_fields(seeded):
     data = seeded.ask("Who characterized the deployment as a significant escalation?").to_dict()
     assert {"question", "answer", "found", "citations", "timings"} <= set(data)
     c = data["citations"][0]
-    assert {"id", "doc", "path", "line", "char_start", "char_end", "text", "score"} <= set(c)
+    assert {"id", "doc_id", "path", "line", "char_start", "char_end", "text", "score"} <= set(c)
     assert "Rutte" in c["text"]
 
 

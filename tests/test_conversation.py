@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer import Turn
 from assistant.conversation import heuristic_rewrite, is_follow_up, resolve
 from assistant.errors import InputError
+from assistant.types import Turn
 
 
 def turn_of(answer, question: str) -> Turn:

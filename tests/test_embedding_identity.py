@@ -131,3 +131,36 @@ def test_an_index_that_recorded_no_encoder_was_made_by_the_default_one(seeded_di
     assert report.sentences_reembedded == 0 and report.sentences_embedded == 0
     assert assistant.index.embedding() == embedding.identity()
     assistant.index.close()
+
+
+def test_on_a_chroma_server_every_machine_sees_which_model_made_the_vectors(tmp_path, corpus,
+                                                                             encoder):
+    """Server mode: the identity lives on the server (the registry collection's metadata),
+    not only in one machine's cache, so a second machine (a fresh cache) writing with another
+    model is refused instead of mixing its vectors into the collection."""
+    from assistant.errors import StoreError
+
+    from .chroma_server import chroma_server
+
+    with chroma_server(tmp_path / "server") as url:
+        first = Assistant(make_settings(tmp_path / "a", chroma_url=url, collection="shared"),
+                          encoder=encoder)
+        _ingest(first, [corpus])
+        assert first.index.backend.chroma.embedding() == encoder.identity
+        n = first.index.count()
+        first.index.close()
+
+        other = Assistant(make_settings(tmp_path / "b", chroma_url=url, collection="shared"),
+                          encoder=Hashed48())
+        assert other.index.embedding() == encoder.identity  # its cache never recorded one
+        with pytest.raises(StoreError, match="another model") as failed:
+            _ingest(other, [corpus])
+        assert "\n" not in str(failed.value)
+        other.index.close()
+
+        same = Assistant(make_settings(tmp_path / "c", chroma_url=url, collection="shared"),
+                         encoder=encoder)
+        report = _ingest(same, [corpus])
+        assert report.sentences_reembedded == 0 and report.sentences_embedded == 0
+        assert same.index.count() == n
+        same.index.close()

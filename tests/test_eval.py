@@ -11,8 +11,8 @@ import pytest
 from assistant import evaluate as ev
 from assistant.cli import main
 from assistant.retrieve import WEIGHTS
-from assistant.sentences import Sentence
 from assistant.service import Assistant
+from assistant.types import Sentence
 from tests.conftest import EVAL_DEV, make_settings
 
 pytestmark = pytest.mark.skipif(not EVAL_DEV.is_file(), reason="no shared/eval/dev.jsonl")

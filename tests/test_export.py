@@ -8,17 +8,16 @@ import re
 
 import pytest
 
-from assistant.answer import Answer, AnswerSentence, Citation
 from assistant.conversations import (
-    CiteResult,
     ConversationStore,
     Entry,
-    answer_from_record,
     answer_segments,
-    answer_to_record,
+    entry_from_record,
+    entry_to_record,
 )
 from assistant.documents import read_document
 from assistant.export import export, to_json, to_markdown
+from assistant.types import Answer, AnswerSentence, Citation, CiteMatch
 from tests.conftest import SEED_ARTICLE
 
 
@@ -46,8 +45,8 @@ def _entries(article):
         notes=["1 sentence is not supported by its sources"], timings={"total_ms": 12.5})
     missing = Answer("Who won the 1921 regatta?", "I could not find this in your documents.",
                      False, [], "offline", nearest=[Citation(1, moscow, 0.2)])
-    cite = Entry("cite", "fake news", matches=[CiteResult(moscow, 0.75, True),
-                                               CiteResult(putin, 0.16, False)])
+    cite = Entry("cite", "fake news", matches=[CiteMatch(moscow, 0.75, True),
+                                               CiteMatch(putin, 0.16, False)])
     return [Entry("answer", answer.question, answer=answer), cite,
             Entry("answer", missing.question, answer=missing)], putin, moscow
 
@@ -100,9 +99,30 @@ def test_export_writes_both_files(article, tmp_path):
 
 def test_answer_record_round_trip(article):
     entries, _, _ = _entries(article)
-    answer = entries[0].answer
-    again = answer_from_record(json.loads(json.dumps(answer_to_record(answer))))
-    assert again == answer
+    for entry in entries:
+        record = json.loads(json.dumps(entry_to_record(entry)))
+        assert entry_from_record(entry.kind, entry.question, record) == entry
+
+
+def test_records_saved_before_the_shared_serialisation_still_load(article):
+    """Conversations saved by earlier versions nested each sentence under "sentence" and
+    named the answer text "text"."""
+    from dataclasses import asdict
+
+    entries, _, _ = _entries(article)
+    answer = next(e for e in entries if e.kind == "answer").answer
+    cite = next(e for e in entries if e.kind == "cite")
+    old_answer = {"question": answer.question, "text": answer.text, "found": answer.found,
+                  "answerer": answer.answerer,
+                  "citations": [{"n": c.n, "score": c.score, "sentence": asdict(c.sentence)}
+                                for c in answer.citations],
+                  "nearest": [], "sentences": [asdict(s) for s in answer.sentences],
+                  "timings": answer.timings, "notes": answer.notes, "partial": answer.partial}
+    again = entry_from_record("answer", answer.question, {"answer": old_answer}).answer
+    assert again.text == answer.text and again.citations == answer.citations
+    old_cite = {"matches": [{"score": m.score, "exact": m.exact, "sentence": asdict(m.sentence)}
+                            for m in cite.matches]}
+    assert entry_from_record("cite", cite.question, old_cite).matches == cite.matches
 
 
 def test_segments_of_a_plain_text_answer(article):

@@ -124,7 +124,8 @@ def test_a_document_indexed_by_an_earlier_version_is_embedded_anew(corpus, tmp_p
     their text alone: the next ingest of their files embeds them again (and only once)."""
     import hashlib
 
-    from assistant.documents import Document, key_path
+    from assistant.documents import key_path
+    from assistant.types import Document
 
     assistant = Assistant(make_settings(tmp_path), encoder=encoder)
     path = corpus / "a.txt"

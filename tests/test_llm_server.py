@@ -14,11 +14,11 @@ import pytest
 
 from assistant.citations import content_terms, parse_citations, split_answer
 from assistant.config import Settings
-from assistant.documents import Document, content_hash
+from assistant.documents import content_hash
 from assistant.llm import UNSUPPORTED_MARK, OpenAIAnswerer
-from assistant.retrieve import Hit
 from assistant.sentences import split_document
 from assistant.service import Assistant
+from assistant.types import Document, Hit
 
 from .llm_server import MODEL_NAME, LlamaServer, available
 
@@ -149,7 +149,7 @@ def test_cli_json_through_the_real_server(server, seeded_dir, tmp_path, monkeypa
 
 def test_follow_up_is_rewritten_standalone_with_the_real_model(server, seeded_dir, tmp_path,
                                                                encoder):
-    from assistant.answer import Turn
+    from assistant.types import Turn
 
     root = tmp_path / "store"
     shutil.copytree(seeded_dir, root)

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from assistant.answer import Citation
 from assistant.catalog import Catalog
 from assistant.documents import make_document
-from assistant.readers import Page, Section
 from assistant.sentences import split_document
 from assistant.service import Assistant
+from assistant.types import Citation, Page, Section
 
 from .conftest import make_settings
 
@@ -105,9 +104,9 @@ def test_old_catalog_gets_the_place_columns(tmp_path):
 
 
 def test_export_footnotes_name_the_page():
-    from assistant.answer import Answer, AnswerSentence
     from assistant.conversations import Entry
     from assistant.export import to_json, to_markdown
+    from assistant.types import Answer, AnswerSentence
 
     crossing = next(s for s in split_document(_paged_doc()) if s.page_end)
     answer = Answer("q?", f"{crossing.text} [1]", True, [Citation(1, crossing, 0.5)], "offline",

@@ -9,13 +9,13 @@ import shutil
 import pytest
 
 from assistant import cli, rerank
-from assistant.answer import Turn
 from assistant.config import Settings
 from assistant.conversation import heuristic_rewrite, resolve
 from assistant.llm import OpenAIAnswerer
 from assistant.service import Assistant
 from assistant.store import SentenceIndex
 from assistant.tui.ingest_job import _settings_from, settings_to_json
+from assistant.types import Turn
 
 from .conftest import SEED_ARTICLE, make_settings
 from .test_llm_faults import GOOD, FakeLLM

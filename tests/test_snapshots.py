@@ -11,10 +11,11 @@ import pytest
 
 from assistant.answer import ExtractiveAnswerer
 from assistant.conversations import ConversationStore
-from assistant.retrieve import Hit, Retrieval
+from assistant.retrieve import Retrieval
 from assistant.service import Assistant
 from assistant.tui.app import ChatApp
 from assistant.tui.widgets.input import HistoryInput
+from assistant.types import Hit
 from tests.conftest import REPO, SEED_ARTICLE
 
 SIZE = (110, 32)

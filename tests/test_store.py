@@ -120,7 +120,7 @@ def test_an_open_reader_sees_what_another_writer_commits(store_settings, corpus,
     """A reader that stays open (the chat UI) sees documents another writer commits later:
     embedded, it reopens Chroma (an open one never sees other processes' additions); with a
     server, it re-syncs its local cache."""
-    monkeypatch.setattr("assistant.store.SERVER_RESYNC_S", 0.0)
+    monkeypatch.setattr("assistant.store.server.SERVER_RESYNC_S", 0.0)
     (corpus / "alpha.txt").unlink()
     first = Assistant(store_settings, encoder=encoder)
     _ingest(first, [corpus / SEED_ARTICLE.name])
@@ -145,7 +145,7 @@ def test_vector_search_skips_uncommitted_sentences(store_settings, corpus, encod
     _ingest(assistant, [corpus])
     index = assistant.index
     question = encoder.encode_one(QUESTION)
-    from assistant.sentences import Sentence
+    from assistant.types import Sentence
 
     ghosts = [Sentence(f"ghost-{i}", "ghost", "/ghost.txt", i, 0, 5, 1, "Putin confirmed it.",
                        "h0", "") for i in range(40)]
@@ -153,6 +153,55 @@ def test_vector_search_skips_uncommitted_sentences(store_settings, corpus, encod
     hits = index.vector_search(question, 5)
     assert len(hits) == 5 and all(not s.id.startswith("ghost") for s, _ in hits)
     assistant.close()
+
+
+class _Interface:
+    """A SentenceIndex seen through its own methods only: its catalog, backend and Chroma
+    are out of reach."""
+
+    def __init__(self, index: SentenceIndex) -> None:
+        self._index = index
+
+    def __getattr__(self, name: str):
+        if name.startswith("_") or name in ("catalog", "backend", "chroma"):
+            raise AttributeError(f"the retriever reached past SentenceIndex: {name}")
+        return getattr(self._index, name)
+
+
+def test_the_retriever_uses_the_sentence_index_only(store_settings, corpus, encoder):
+    """The retriever finds the same hits, with the same scores, through SentenceIndex's
+    methods alone as over the index itself (it does not reach into the catalog)."""
+    from assistant.retrieve import HybridRetriever
+
+    assistant = Assistant(store_settings, encoder=encoder)
+    _ingest(assistant, [corpus])
+    index = assistant.index
+    direct = HybridRetriever(index, encoder).search(QUESTION, 5).hits
+    through = HybridRetriever(_Interface(index), encoder).search(QUESTION, 5).hits
+    assert direct and "Putin confirmed" in direct[0].sentence.text
+    assert [(h.sentence.id, h.score) for h in through] == \
+        [(h.sentence.id, h.score) for h in direct]
+    assistant.close()
+
+
+def test_each_store_is_one_backend_chosen_at_construction(store_settings):
+    """Embedded settings give the embedded backend (catalog as commit point, rebuilt from it
+    on demand); a Chroma URL gives the server's, which refuses to rebuild from its cache."""
+    from assistant.store.embedded import EmbeddedBackend
+    from assistant.store.server import ServerBackend
+
+    index = SentenceIndex(store_settings)
+    try:
+        if store_settings.chroma_url:
+            assert type(index.backend) is ServerBackend and not index.embedded
+            with pytest.raises(StoreError, match="only an embedded store is rebuilt"):
+                index.rebuild()
+        else:
+            assert type(index.backend) is EmbeddedBackend and index.embedded
+            assert index.rebuild()["rebuilt"] == 1
+        assert index.backend.catalog is index.catalog and index.location == index.chroma.location
+    finally:
+        index.close()
 
 
 # -- embedded: recovery ---------------------------------------------------------------------
@@ -194,7 +243,7 @@ def test_leftovers_of_an_interrupted_write_are_cleaned_by_the_next_writer(
     index = assistant.index
     committed = sorted(index.catalog.ids())
     # what a killed write leaves: uncommitted sentences, a committed one missing, the marker
-    from assistant.sentences import Sentence
+    from assistant.types import Sentence
 
     stray = [Sentence(f"stray-{i}", "x", "/x.txt", i, 0, 1, 1, "x", "h", "") for i in range(3)]
     index.chroma.add(stray, np.ones((3, 384), np.float32) / np.sqrt(384))

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList
 
-from assistant.answer import Answer, AnswerSentence, Citation
 from assistant.config import Settings
 from assistant.conversations import ConversationStore
 from assistant.service import Assistant
@@ -17,6 +16,7 @@ from assistant.tui.app import ChatApp
 from assistant.tui.screens.document import DocumentScreen
 from assistant.tui.widgets.evidence import EvidencePane
 from assistant.tui.widgets.input import HistoryInput
+from assistant.types import Answer, AnswerSentence, Citation
 
 SIZE = (120, 36)
 
@@ -496,7 +496,6 @@ def test_bad_commands_explain_and_keep_the_text(seeded, tmp_path, command):
             assert app._notifications
 
     run(scenario())
-
 
 
 def test_stale_citation_and_commits_by_another_process_show(tmp_path, encoder):

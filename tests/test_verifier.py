@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.citations import Verifier
-from assistant.documents import Document, content_hash
+from assistant.documents import content_hash
 from assistant.llm import UNSUPPORTED_MARK
-from assistant.retrieve import Hit
 from assistant.sentences import split_document
-from assistant.support import FEATURES, SupportModel, features, is_instruction
+from assistant.support import FEATURES, SupportModel, Verifier, features, is_instruction
+from assistant.types import Document, Hit
 from tests.test_llm_faults import FakeLLM, make
 
 # A made-up document: the answer must come from it, not from what the model knows.

@@ -12,7 +12,8 @@ import importlib
 import io
 import zipfile
 
-from assistant.readers.base import Page, ReaderError, ReadResult, Section
+from assistant.readers.base import ReaderError, ReadResult
+from assistant.types import Page, Section
 
 __all__ = ["Page", "ReadResult", "ReaderError", "SUFFIXES", "Section", "read", "sniff"]
 

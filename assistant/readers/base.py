@@ -16,32 +16,11 @@ import bisect
 from dataclasses import dataclass, field
 
 from assistant.errors import InputError
+from assistant.types import Page, Section
 
 
 class ReaderError(InputError):
     """A file that this reader cannot turn into text; the message is the reason, one line."""
-
-
-@dataclass(frozen=True)
-class Page:
-    """Physical page `number` (1-based) covers text[start:end]; `label` is its printed label
-    ("iv", "12") when the file has one, else "". `lines` are the offsets in the text where the
-    page's printed lines start (so a citation can say "line 12" of the page), when known."""
-
-    start: int
-    end: int
-    number: int
-    label: str = ""
-    lines: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True)
-class Section:
-    """A heading: the section `title` (at heading `level`, 1 = top) starts at text[start]."""
-
-    start: int
-    title: str
-    level: int = 1
 
 
 @dataclass

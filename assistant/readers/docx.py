@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from xml.etree import ElementTree
 
-from assistant.readers.base import ReaderError, ReadResult, Section
+from assistant.readers.base import ReaderError, ReadResult
 from assistant.readers.container import Container, attr, local
 from assistant.readers.layout import LAYOUT_CELL, Block, clean_lines, compose, table_row
+from assistant.types import Section
 
 _HEADING_NAME = re.compile(r"^heading\s*([1-9])$", re.I)
 _OFFICE_DOCUMENT = "/officeDocument"

@@ -9,9 +9,10 @@ from __future__ import annotations
 import posixpath
 
 from assistant.readers import html
-from assistant.readers.base import ReaderError, ReadResult, Section
+from assistant.readers.base import ReaderError, ReadResult
 from assistant.readers.container import Container, attr, local, resolve
 from assistant.readers.layout import compose
+from assistant.types import Section
 
 _FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
 _CHAPTER_TYPES = {"application/xhtml+xml", "text/html", "application/x-dtbook+xml"}

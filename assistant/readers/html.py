@@ -17,8 +17,9 @@ import codecs
 import re
 from html.parser import HTMLParser
 
-from assistant.readers.base import ReaderError, ReadResult, Section
+from assistant.readers.base import ReaderError, ReadResult
 from assistant.readers.layout import Block, clean_lines, compose, table_row
+from assistant.types import Section
 
 _SKIP = {"script", "style", "noscript", "template", "svg", "math", "iframe", "object",
          "canvas", "button", "select", "textarea", "nav", "head", "dialog"}

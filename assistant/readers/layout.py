@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from assistant.readers.base import Section
+from assistant.types import Section
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from assistant.readers.base import Page, ReaderError, ReadResult, Section
+from assistant.readers.base import ReaderError, ReadResult
+from assistant.types import Page, Section
 
 SOFT_HYPHEN = "\ufffe"  # pdfium's mark for a hyphen at a line end that it joined
 # Unicode ligatures (NFKC for these only) and the T1-encoded TeX fonts' ligature and punctuation

@@ -213,7 +213,7 @@ class ChatApp(App):
         self._ask_worker(question, view)
 
     def _history(self):
-        from assistant.answer import Turn
+        from assistant.types import Turn
 
         done = [e for e in self.entries if e is not None and e.kind == "answer" and e.answer]
         return [Turn(e.question, e.answer.text, list(e.answer.citations),
@@ -282,7 +282,7 @@ class ChatApp(App):
 
     @work(thread=True, group="assistant", exit_on_error=False)
     def _cite_worker(self, text: str, view: EntryView) -> None:
-        from assistant.conversations import CiteResult, Entry
+        from assistant.conversations import Entry
 
         try:
             with self.lock:
@@ -290,8 +290,7 @@ class ChatApp(App):
         except Exception as exc:  # noqa: BLE001
             self.call_from_thread(self._failed, view, text, exc)
             return
-        results = [CiteResult(m.sentence, m.score, m.exact) for m in matches]
-        self.call_from_thread(self._done, view, Entry("cite", text, matches=results))
+        self.call_from_thread(self._done, view, Entry("cite", text, matches=matches))
 
     # -- /ingest -----------------------------------------------------------------------------
     @work(thread=True, group="ingest", exit_on_error=False)
@@ -498,7 +497,7 @@ class ChatApp(App):
     @work(thread=True, group="sources", exit_on_error=False)
     def action_sources(self) -> None:
         """The indexed documents and their state on disk, as a notification."""
-        from assistant.documents import display_path
+        from assistant.types import display_path
 
         self.ready.wait()
         sources = self.assistant.sources()
@@ -522,14 +521,14 @@ class ChatApp(App):
     def _check_commits(self) -> None:
         try:
             index = self.assistant.index
-            generation = index.catalog.generation()
+            generation = index.generation()
             if generation == self._generation:
                 return
             docs = {p: r.content_hash for p, r in index.documents().items()}
             before, self._generation, self._docs = self._docs, generation, docs
             if before is None:
                 return
-            from assistant.documents import display_path
+            from assistant.types import display_path
 
             changed = [display_path(p) for p, h in docs.items() if before.get(p) != h]
             gone = [display_path(p) for p in before if p not in docs]

@@ -17,8 +17,8 @@ from assistant.display import safe, same_length
 from assistant.freshness import MISSING, UP_TO_DATE
 
 if TYPE_CHECKING:
-    from assistant.sentences import Sentence
     from assistant.service import Assistant
+    from assistant.types import Sentence
 
 CONTEXT = 2  # sentences shaded on each side
 
@@ -87,7 +87,7 @@ class DocumentScreen(Screen):
         if s.page is None:
             return None
         last = s.page_end or s.page
-        on_page = [x for x in index.catalog.document_sentences(s.path)
+        on_page = [x for x in index.document_sentences(s.path)
                    if x.doc_hash == s.doc_hash and x.page is not None
                    and s.page <= x.page <= last]
         if not on_page:
