@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
 
 NOT_FOUND = "I could not find this in your documents."
 
@@ -19,7 +22,15 @@ RELATIVE_CUTOFF = 0.75
 
 
 class Answerer(Protocol):
+    """What every answerer offers; its capabilities are declared, not probed for."""
+
     name: str
+    streams: bool
+    """`on_token` gets the text piece by piece as it is written (not once, at the end)."""
+    rewrites: bool
+    """It has `rewrite(prompt) -> str`, used to rewrite follow-up questions."""
+    shares_encoder: bool
+    """It has `bind_encoder(factory)`, to use the assistant's encoder instead of its own."""
 
     def answer(self, question: str, hits: list[Hit], *, history: list[Turn] | None = None,
                on_token: TokenCallback | None = None) -> Answer: ...
@@ -40,6 +51,13 @@ class ExtractiveAnswerer:
     """Offline: answers with the one to three retrieved sentences that best answer the question."""
 
     name = "offline"
+    streams = False
+    rewrites = False
+    shares_encoder = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ExtractiveAnswerer:
+        return cls(max_sentences=settings.answer_sentences)
 
     def __init__(self, max_sentences: int = 3, threshold: float = FOUND_THRESHOLD,
                  relative_cutoff: float = RELATIVE_CUTOFF) -> None:

@@ -9,7 +9,6 @@ With a Chroma server the catalog is a local cache of the server's registry (see 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 import time
 import urllib.parse
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.errors import StoreError
+from assistant.text import content_words
 from assistant.types import Sentence
 
 _SCHEMA = """
@@ -56,17 +56,6 @@ _PLACE_COLUMNS = {
 }
 """Where a sentence is (page, printed label, section): added to catalogs written before
 readers had pages (issue 14). A document's format and page count are _FRESHNESS_COLUMNS."""
-_TOKEN = re.compile(r"\w+", re.UNICODE)
-_STOP = frozenset(
-    "a an the of in on at to for is are was were be been by with and or but what which who "
-    "whom whose when where why how did do does that this these those it its as from into than "
-    "then there their they them he she his her him i me my you we our your not can could would "
-    "should will has have had about also any all some so if".split()
-)
-"""Words left out of a lexical query (they match nearly every sentence, which makes BM25 slow
-on a big index, and add almost nothing to its scores) unless the query has nothing else."""
-
-
 def damaged(path: Path, exc: Exception) -> StoreError:
     """The one message for a catalog SQLite cannot read: the file, and the way out."""
     index = path.parent
@@ -142,6 +131,7 @@ class Catalog:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._vocabulary = False
         self.read_only = path.exists() and not (_writable(path.parent) and _writable(path))
         """An index folder the user may only read: opened read-only (nothing is written, no
         lock or journal file is created), so it can still be asked."""
@@ -380,9 +370,10 @@ class Catalog:
         return [_row_to_sentence(r) for r in rows]
 
     def lexical_search(self, query: str, k: int) -> list[tuple[str, float]]:
-        """BM25 over sentence text: (sentence id, score), best first; higher is better."""
-        terms = {t.lower() for t in _TOKEN.findall(query)}
-        terms = (terms - _STOP) or terms
+        """BM25 over sentence text: (sentence id, score), best first; higher is better. Stop
+        words are left out (they match nearly every sentence, which makes BM25 slow on a big
+        index, and add almost nothing to its scores) unless the query has nothing else."""
+        terms = set(content_words(query))
         if not terms:
             return []
         match = " OR ".join(f'"{t}"' for t in sorted(terms))
@@ -394,11 +385,15 @@ class Catalog:
         return [(r[0], float(r[1])) for r in rows]
 
     def term_counts(self, terms: list[str]) -> dict[str, int]:
-        """How many committed sentences contain each term (an FTS5 match, stemmed)."""
+        """How many committed sentences contain each term, a term as the index stores it
+        (`text.stem` of a word), read from the index's own vocabulary."""
+        if not self._vocabulary:  # in the temp schema: nothing is written to the catalog
+            self._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fts_terms "
+                             "USING fts5vocab(main, fts, row)")
+            self._vocabulary = True
         out: dict[str, int] = {}
         for term in terms:
-            phrase = '"' + term.replace('"', "") + '"'
-            row = self._db.execute(
-                "SELECT count(*) FROM fts WHERE fts MATCH ?", (phrase,)).fetchone()
-            out[term] = int(row[0])
+            row = self._db.execute("SELECT doc FROM temp.fts_terms WHERE term = ?",
+                                   (term,)).fetchone()
+            out[term] = int(row[0]) if row else 0
         return out

@@ -10,6 +10,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from assistant.text import ANSWER_WORDS, STOP_WORDS, stem
+
 # [3]  [3, 5]  [3;5]  [S3]  [s3, S5]  [#3]  [3][5] (two markers)
 _ID = r"(?:[Ss]|#)?\s*\d{1,4}"
 MARKER = re.compile(r"\[\s*" + _ID + r"(?:\s*[,;]\s*" + _ID + r")*\s*\]")
@@ -118,17 +120,9 @@ def format_sentence(text: str, ids: Sequence[int]) -> str:
 
 # --- verification -------------------------------------------------------------------------
 
-STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being
-below between both but by can could did do does doing down during each few for from further had
-has have having he her here hers herself him himself his how i if in into is it its itself just
-me more most my myself no nor not now of off on once only or other our ours out over own same she
-should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with
-would you your yours according document documents evidence answer sentence stated states state
-says said say mention mentioned mentions text source sources one also many much may might must
-shall upon yes
-""".split())
+STOPWORDS = STOP_WORDS | ANSWER_WORDS
+"""Words a claim's content leaves out: function words and the words answers use to speak of
+their sources (`text.py`)."""
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*")
 _NUMBER_WORDS = {w: str(i) for i, w in enumerate(
@@ -141,14 +135,11 @@ _TENS = {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ni
 
 
 def _stem(word: str) -> str:
+    """A claim word's stem (`text.stem`, the index's), without a possessive 's."""
     w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix in ("ingly", "edly", "ing", "ied", "ies", "ed", "es", "ly", "s"):
-        if len(w) - len(suffix) >= 4 and w.endswith(suffix):
-            w = w[: -len(suffix)]
-            break
-    return w[:6]
+    return stem(w.replace("'", ""))
 
 
 def _number(token: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
+from assistant import answerers  # noqa: E402
 from assistant.display import safe, safe_json  # noqa: E402
 from assistant.errors import AssistantError, ConfigError, InputError  # noqa: E402
 from assistant.progress import ProgressBar  # noqa: E402
@@ -33,7 +34,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _llm(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--llm", choices=["offline", "openai"], help="which answerer (default offline)")
+    p.add_argument("--llm", choices=answerers.names(),
+                   help=f"which answerer (default {answerers.DEFAULT})")
     p.add_argument("--model", help="model name for the OpenAI-compatible endpoint")
 
 
@@ -95,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, help="questions in the format of dev.jsonl")
     p.add_argument("--index", type=_folder, help="keep the evaluation index in this folder "
                    "(default: a temporary folder)")
-    p.add_argument("--answerer", choices=["offline", "openai"], default="offline",
-                   help="which answerer is scored (default offline)")
+    p.add_argument("--answerer", choices=answerers.names(), default=answerers.DEFAULT,
+                   help=f"which answerer is scored (default {answerers.DEFAULT})")
     p.add_argument("--model", help="model name for the OpenAI-compatible endpoint")
     p.add_argument("--config", type=Path, help="TOML config file (default: user config dir)")
     p.add_argument("--unanswerable", action="store_true",
@@ -287,7 +289,8 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.question.strip():  # an empty question is the first thing to say
         _existing_index(settings)
     assistant = Assistant(settings)
-    streamed = settings.llm != "offline" and not args.json and sys.stdout.isatty()
+    streamed = (answerers.get(settings.llm).load().streams and not args.json
+                and sys.stdout.isatty())
 
     shown: list[str] = []
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from assistant import answerers
 from assistant.errors import ConfigError
 
 APP_NAME = "assistant"
@@ -58,8 +59,9 @@ class Settings:
     """A Chroma server to use instead of the embedded store (`--chroma-url`)."""
     collection: str = "sentences"
     """Name of the Chroma collection that holds the sentences."""
-    llm: str = "offline"
-    """Which answerer: `offline` (extractive, no network) or `openai` (any compatible server)."""
+    llm: str = answerers.DEFAULT
+    """Which answerer: `offline` (extractive, no network) or `openai` (any compatible server);
+    the names are those of assistant.answerers (`--llm`, ASSISTANT_LLM)."""
     model: str = "gpt-4o-mini"
     """Model name sent to the OpenAI-compatible endpoint (`--model`)."""
     base_url: str | None = None
@@ -109,8 +111,8 @@ _MINIMUM: dict[str, tuple[float, bool]] = {
 
 def _problem(name: str, value: Any) -> str | None:
     """What is wrong with a setting's value (None when it can be used)."""
-    if name == "llm" and value not in ("offline", "openai"):
-        return f"unknown answerer {value!r}; use 'offline' or 'openai'"
+    if name == "llm" and value not in answerers.REGISTRY:
+        return answerers.unknown(value)
     if name in _MINIMUM:
         bound, inclusive = _MINIMUM[name]
         if not isinstance(value, int | float) or isinstance(value, bool):

@@ -20,10 +20,9 @@ so that a "he" can be read as the title's or the previous sentence's subject. It
 ONNX (`data/reranker-int8.onnx`, 23 MB, weights quantised per channel) and runs on onnxruntime
 with the encoder's WordPiece tokenizer: no torch at run time, offline.
 
-Only the first stage's best RERANK_TOP candidates are read (a forward pass per sentence: about
-31 ms p50 for three on 2 cores); its logits enter the ranker as two more features
-(`retrieve.FEATURES`). On dev.jsonl that took P@1 from 0.784 to 0.801 (held out, eight 5-fold
-splits by document: 0.778 to 0.793); docs/ranking-experiments.md has the rest.
+Only the first stage's best `rerank_top` candidates (`data/ranker.json`) are read (a forward
+pass per sentence); its logits enter the ranker as two more features (`retrieve.FEATURES`).
+What it gained and what it costs: docs/ranking-experiments.md and the README's speed table.
 """
 
 from __future__ import annotations
@@ -35,17 +34,15 @@ import numpy as np
 
 from assistant.embedding import TOKENIZER_FILE, onnx_session
 from assistant.errors import ModelError
+from assistant.params import load_reranker
 
 MODEL_FILE = Path(__file__).parent / "data" / "reranker-int8.onnx"
-MAX_TOKENS = 96
-"""Question, sentence and context together; the context is cut first."""
-RERANK_TOP = 3
-"""How many of the first stage's best candidates the cross-encoder reads."""
 
 
 def passage(sentence: str, title: str, previous: str) -> str:
-    """The second segment the model was trained on: the sentence, then its context."""
-    return f"{sentence} [SEP] {title}. {previous}"
+    """The second segment the model was trained on: the sentence, then its context
+    (`data/reranker.json`)."""
+    return load_reranker().passage.format(sentence=sentence, title=title, previous=previous)
 
 
 class CrossEncoder:
@@ -54,13 +51,14 @@ class CrossEncoder:
     def __init__(self, model_path: Path | None = None, threads: int | None = None) -> None:
         from tokenizers import Tokenizer
 
+        config = load_reranker()
         path = Path(model_path or MODEL_FILE)
         if not path.is_file():
             raise ModelError(f"the reranker model {path} is missing (it ships with the "
                              "package: reinstall it)")
         self._session = onnx_session(path, threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
-        self._tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+        self._tokenizer.enable_truncation(config.max_tokens, strategy="only_second")
         self._tokenizer.enable_padding()
 
     def score(self, question: str, passages: list[str]) -> np.ndarray:

@@ -27,27 +27,26 @@ features that are all computable from the question and the candidate set:
   align_local  `align` with each question word weighted by its IDF *within the sentence's
           document* (as `local`): matching the words that set one sentence of a document apart
           from its others (the "won" of "who won the 1998 World Cup" in the article about it)
-          counts more than matching the document's topic, which its every sentence shares.
-          Held-out P@1 +0.012 and MRR +0.008 (mean of eight fold splits)
+          counts more than matching the document's topic, which its every sentence shares
   lead    for a document's opening sentence, min(1, LEAD_WORDS / words in the question): a short
           question ("what is IBRIX") names a topic rather than a detail, and documents state
-          their topic first (held-out P@1 +0.01 to +0.025 over three fold splits; WikiQA most)
+          their topic first
   ce      the cross-encoder's logit (`rerank.py`: question and sentence read together, with the
-          sentence's title and the sentence before it) for the first stage's RERANK_TOP best
-          candidates, the least of those for the rest; the first stage is the linear score of
-          the features above with FIRST_STAGE_WEIGHTS
+          sentence's title and the sentence before it) for the first stage's `rerank_top` best
+          candidates, the least of those for the rest; the first stage is a linear score of
+          the features above with weights of its own
   ce_gap  the logit minus the best of those logits (0 for the rest)
 
-The weights were fitted with a listwise (softmax) objective on the evaluation set with 5-fold
-cross-validation grouped by document; `benchmarks/fit_ranker.py` refits them and prints the
-held-out figures. `Hit.score` is the model's calibrated probability that the sentence answers
-the question (a logistic fit of the linear score), so thresholds downstream are probabilities.
+Both stages' weights are data, by feature name, with their provenance: `assistant/data/
+ranker.json` (`assistant/params.py`), written by `benchmarks/fit_ranker.py` (a listwise softmax
+fit, cross-validated by document). `Hit.score` is the model's calibrated probability that the
+sentence answers the question (a logistic fit of the linear score), so thresholds downstream
+are probabilities. What each feature and each fit measured: docs/ranking-experiments.md.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -55,9 +54,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from assistant.embedding import unpack_tokens
-from assistant.rerank import RERANK_TOP, CrossEncoder, passage, shared
+from assistant.params import RankerParams, first_stage_features, load_ranker
+from assistant.rerank import CrossEncoder, passage, shared
 from assistant.sentences import sentence_id
 from assistant.store import SentenceIndex
+from assistant.text import content_terms, lexical_query, tokens
 from assistant.types import Hit, Sentence
 
 CANDIDATES = 50
@@ -73,50 +74,7 @@ TOKEN_CACHE = 10_000
 question's subject in the sentence before; the answer half of a two-sentence statement).
 TOKEN_CACHE: how many sentences' token states the retriever keeps in memory (a question needs
 those of ~200: its candidates and their neighbours)."""
-# The first stage: which candidates the cross-encoder reads (the features before "ce").
-FIRST_STAGE_WEIGHTS = np.array([2.287, 0.22, 7.263, 1.984, 1.043, -0.544, 0.073, 0.415, -2.09,
-                                0.586, -10.0, 7.25, 1.606, 8.347], dtype=np.float64)
-# Fitted by benchmarks/fit_ranker.py (softmax over candidates, L2, CV by document).
-WEIGHTS = np.array([2.527, 0.243, 8.815, 2.321, 0.847, -0.549, -0.144, 0.425, -2.407, 0.548,
-                    -10.0, 7.444, 1.659, 8.002, 0.257, -0.042], dtype=np.float64)
-# Logistic calibration of the linear score: P(answers) = sigmoid(A * score + B).
-CALIBRATION = (0.685, -10.9051)
-
-_TOKEN = re.compile(r"\w+", re.UNICODE)
 _NO_TOKENS = np.zeros((0, 1), dtype=np.float32)
-_STOP = frozenset(
-    "a an the of in on at to for is are was were be been being by with and or but what which "
-    "who whom whose when where why how did do does done that this these those it its as from "
-    "into than then there their they them he she his her him i me my you we our your not no "
-    "yes can could would should will shall may might must has have had having about after "
-    "before during over under between also any all some such so if very just one s".split()
-)
-
-
-def _stem(word: str) -> str:
-    """A light suffix stripper: plurals, -ing, -ed (`games`/`game`, `played`/`playing`)."""
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        w = w[:-3] + "y"
-    elif len(w) > 3 and w.endswith("s") and not w.endswith(("ss", "us", "is")):
-        w = w[:-1]
-    if len(w) > 5 and w.endswith("ing"):
-        w = w[:-3]
-    elif len(w) > 4 and w.endswith("ed"):
-        w = w[:-2]
-    return w
-
-
-def content_terms(text: str) -> set[str]:
-    """Lower-cased, lightly stemmed words of `text` without stop words."""
-    return {_stem(w) for w in _TOKEN.findall(text) if w.lower() not in _STOP}
-
-
-def lexical_query(text: str) -> str:
-    """The question's words without stop words, for BM25: they add almost nothing to the
-    ranking but make the full-text query match nearly every sentence (slow on big stores)."""
-    words = [w for w in _TOKEN.findall(text) if w.lower() not in _STOP]
-    return " ".join(words) or text
 
 
 @dataclass
@@ -148,10 +106,16 @@ def _rank_feature(values: np.ndarray, present: np.ndarray | None = None) -> np.n
     return out
 
 
-def rerank_top(first: np.ndarray) -> np.ndarray:
-    """Rows of the first stage's best RERANK_TOP candidates, best first (`first`: the features
-    before "ce")."""
-    return np.argsort(-(first @ FIRST_STAGE_WEIGHTS), kind="stable")[:RERANK_TOP]
+def ranker() -> RankerParams:
+    """The shipped ranker's weights for FEATURES (`assistant/data/ranker.json`, by name)."""
+    return load_ranker(FEATURES)
+
+
+def rerank_top(first: np.ndarray, params: RankerParams | None = None) -> np.ndarray:
+    """Rows of the first stage's best `rerank_top` candidates, best first (`first`: the
+    features before "ce")."""
+    params = params or ranker()
+    return np.argsort(-(first @ params.first_stage), kind="stable")[:params.rerank_top]
 
 
 def ce_columns(n: int, top: np.ndarray, logits: np.ndarray) -> np.ndarray:
@@ -170,13 +134,16 @@ class HybridRetriever:
     each question with its own document withheld, without re-indexing)."""
 
     def __init__(self, index: SentenceIndex, encoder, weights: np.ndarray | None = None,
-                 calibration: tuple[float, float] = CALIBRATION,
-                 candidates: int = CANDIDATES, reranker: CrossEncoder | None = None) -> None:
+                 calibration: tuple[float, float] | None = None,
+                 candidates: int = CANDIDATES, reranker: CrossEncoder | None = None,
+                 params: RankerParams | None = None) -> None:
         self.index = index
         self.encoder = encoder
         self._reranker = reranker
-        self.weights = WEIGHTS if weights is None else np.asarray(weights, dtype=np.float64)
-        self.calibration = calibration
+        self.params = params or ranker()
+        self.weights = (self.params.weights if weights is None
+                        else np.asarray(weights, dtype=np.float64))
+        self.calibration = self.params.calibration if calibration is None else calibration
         self.candidates = candidates
         self.exclude_paths: frozenset[str] = frozenset()
         self._df_cache: dict[str, int] = {}
@@ -375,7 +342,7 @@ class HybridRetriever:
         overlap = np.array([sum(idf[t] for t in qterms & st) / qweight for st in terms],
                            dtype=np.float64)
         local = self._local_features(qterms, order, terms, dmax)
-        brevity = min(1.0, LEAD_WORDS / max(len(_TOKEN.findall(question)), 1))
+        brevity = min(1.0, LEAD_WORDS / max(len(tokens(question)), 1))
         opening = self._opening(order)
         align = self._alignment(qstates, self._question_weights(qwords, idf), qwords, order)
         features = np.column_stack([
@@ -385,7 +352,7 @@ class HybridRetriever:
             opening,
             _rank_feature(c), _rank_feature(lx, lx > 0), local, align[:, :2],
             brevity * opening, align[:, 2],
-        ]) if order else np.zeros((0, len(FEATURES) - 2))
+        ]) if order else np.zeros((0, len(first_stage_features(FEATURES))))
         t4 = time.perf_counter()
         features = np.column_stack([features, self._rerank(question, order, features)])
         t5 = time.perf_counter()
@@ -397,10 +364,10 @@ class HybridRetriever:
 
     def _rerank(self, question: str, order: list[Sentence], first: np.ndarray) -> np.ndarray:
         """The "ce" and "ce_gap" columns: the cross-encoder over the first stage's best
-        RERANK_TOP candidates, each read with its title and the sentence before it."""
+        `rerank_top` candidates, each read with its title and the sentence before it."""
         if not order:
             return np.zeros((0, 2))
-        top = rerank_top(first)
+        top = rerank_top(first, self.params)
         chosen = [order[i] for i in top]
         before = {sentence_id(s.doc_id, s.doc_hash, s.index - 1): s.id for s in chosen
                   if s.index > 0}

@@ -52,7 +52,7 @@ class Assistant:
     def answerer(self) -> Answerer:
         if self._answerer is None:
             self._answerer = make_answerer(self.settings)
-            if hasattr(self._answerer, "bind_encoder"):  # the LLM's verifier shares the encoder
+            if self._answerer.shares_encoder:  # the LLM's verifier shares the encoder
                 self._answerer.bind_encoder(lambda: self.encoder)
         return self._answerer
 
@@ -147,7 +147,8 @@ class Assistant:
 
         if not history:
             return Resolved(question, question)
-        return resolve(question, history, getattr(self.answerer, "rewrite", None))
+        answerer = self.answerer
+        return resolve(question, history, answerer.rewrite if answerer.rewrites else None)
 
     def cite(self, text: str, k: int = 5) -> list[CiteMatch]:
         """Where the documents state `text`: exact (normalised) matches first, then nearest."""

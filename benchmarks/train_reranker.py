@@ -49,7 +49,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from assistant.rerank import MAX_TOKENS, passage  # noqa: E402
+from assistant.params import load_reranker  # noqa: E402
+from assistant.rerank import passage  # noqa: E402
 from assistant.sentences import split_spans  # noqa: E402
 
 QUESTIONS_PER_STEP = 4
@@ -127,7 +128,7 @@ def main() -> None:
 
     def run(questions: list[str], texts: list[str]):
         e = tok(questions, texts, padding=True, truncation="only_second",
-                max_length=MAX_TOKENS, return_tensors="pt")
+                max_length=load_reranker().max_tokens, return_tensors="pt")
         return model(e["input_ids"], e["attention_mask"], e["token_type_ids"])
 
     def text(art: str, para: int, i: int) -> str:

@@ -10,7 +10,7 @@ import pytest
 
 from assistant import evaluate as ev
 from assistant.cli import main
-from assistant.retrieve import WEIGHTS
+from assistant.retrieve import ranker
 from assistant.service import Assistant
 from assistant.types import Sentence
 from tests.conftest import EVAL_DEV, make_settings
@@ -97,11 +97,11 @@ def test_withheld_document_is_never_cited(slice_assistant, slice_file):
 def test_broken_ranker_falls_below_the_floor(slice_assistant, slice_file):
     items = ev.load_items(slice_file)
     good = ev.evaluate(slice_assistant, items)["overall"]
-    slice_assistant.retriever.weights = -WEIGHTS
+    slice_assistant.retriever.weights = -ranker().weights
     try:
         bad = ev.evaluate(slice_assistant, items)["overall"]
     finally:
-        slice_assistant.retriever.weights = WEIGHTS
+        slice_assistant.retriever.weights = ranker().weights
     assert good["p_at_1"] >= 0.4
     assert bad["p_at_1"] < 0.2 and bad["r_at_5"] < good["r_at_5"]
 

@@ -7,7 +7,8 @@ import pytest
 
 from assistant import rerank
 from assistant.errors import ModelError
-from assistant.rerank import MAX_TOKENS, CrossEncoder, passage
+from assistant.params import load_reranker
+from assistant.rerank import CrossEncoder, passage
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def test_a_long_context_is_cut_and_the_sentence_kept(model):
     sentence = "The treaty was signed in Vienna on 3 May 1815 by the four powers."
     long = passage(sentence, "Congress of Vienna", "word " * 500)
     enc = model._tokenizer.encode(question, long)
-    assert len(enc.ids) == MAX_TOKENS
+    assert len(enc.ids) == load_reranker().max_tokens == 96
     kept = model._tokenizer.encode(sentence, add_special_tokens=False).ids
     first_sep = enc.ids.index(102)
     assert enc.ids[first_sep + 1:first_sep + 1 + len(kept)] == kept

@@ -42,7 +42,7 @@ def test_an_error_in_the_token_callback_is_passed_on_not_called_a_bad_reply(tmp_
             raise kind("the window was closed")
 
         with pytest.raises(kind, match="the window was closed"):
-            answerer.complete([{"role": "user", "content": "hi"}], on_token=on_token)
+            answerer.backend.complete([{"role": "user", "content": "hi"}], on_token=on_token)
         assert len(fake.requests) == 1  # not retried either
     finally:
         fake.close()

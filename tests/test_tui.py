@@ -196,6 +196,9 @@ class ScriptedAnswerer:
     """Fault injection: an answerer that streams in pieces and has one unsupported sentence."""
 
     name = "scripted"
+    streams = True
+    rewrites = False
+    shares_encoder = False
 
     def answer(self, question, hits, *, history=None, on_token=None):
         text = f"{hits[0].sentence.text} [1] Putin also visited Pyongyang. [1]"

@@ -18,6 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Label, ProgressBar
 
+from assistant import answerers
 from assistant.tui.widgets.conversation import ConversationPane, EntryView
 from assistant.tui.widgets.evidence import EvidencePane
 from assistant.tui.widgets.input import HistoryInput
@@ -87,7 +88,7 @@ class ChatApp(App):
 
     def on_mount(self) -> None:
         s = self.settings
-        answerer = "offline (extractive)" if s.llm == "offline" else f"openai · {s.model}"
+        answerer = answerers.get(s.llm).label(s)
         where = s.chroma_url or str(s.index_dir)
         self.status.set(answerer=answerer, index=self.index_label or where)
         self.main.query_one("#ask", HistoryInput).focus()
