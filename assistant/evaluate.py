@@ -12,7 +12,11 @@ Every document of the file is indexed into one collection, every question is ask
 - citation precision: of the cited sentences, the share that match, averaged over the answers
   that cite something; citation recall: of the gold sentences, the share cited, averaged over
   all questions (a "not found" answer has recall 0);
-- not-found rate: the share of questions answered "not found".
+- not-found rate: the share of questions answered "not found";
+- with the LLM answerer, whose answer sentences are each verified against what they cite: the
+  share of questions the model's own answer was kept for (not "not found", not replaced by the
+  offline answer because nothing it said was supported) and the share of its sentences
+  verified.
 
 `unanswerable=True` asks each question with its own document withheld from retrieval (a filter
 on the retriever, so the same index and the same answering code serve all questions); any
@@ -31,10 +35,12 @@ from typing import Protocol
 
 import numpy as np
 
+from assistant.answer import ExtractiveAnswerer
 from assistant.errors import InputError
 
 Progress = Callable[[int, int, str], None]
 RANK_DEPTH = 100
+OFFLINE = ExtractiveAnswerer.name
 SOURCES_ORDER = ("overall",)
 
 
@@ -147,6 +153,10 @@ class _Score:
     recall: float
     not_found: bool
     latency_ms: float
+    checked: int = 0  # answer sentences the verifier judged (an LLM's answer)
+    verified: int = 0  # of those, the ones judged supported by their citations
+    by_model: bool = False  # the answer is the LLM's own (not "not found", not the fallback)
+    llm: bool = False  # asked of an LLM answerer
 
 
 def _summary(scores: list[_Score]) -> dict:
@@ -162,7 +172,19 @@ def _summary(scores: list[_Score]) -> dict:
         "not_found_rate": round(float(np.mean([s.not_found for s in scores])), 4),
         "latency_ms_p50": round(_percentile(lat, 50), 1),
         "latency_ms_p95": round(_percentile(lat, 95), 1),
+        **_verification(scores),
     }
+
+
+def _verification(scores: list[_Score]) -> dict:
+    """For answers whose sentences were verified (the LLM answerer's): the share of questions
+    the model's own answer was kept for, and the share of its sentences judged supported."""
+    if not any(s.llm for s in scores):
+        return {}
+    checked = sum(s.checked for s in scores)
+    return {"model_answer_rate": round(float(np.mean([s.by_model for s in scores])), 4),
+            "sentences_verified": round(sum(s.verified for s in scores) / max(checked, 1), 4),
+            "sentences_checked": checked}
 
 
 def _by_source(scores: list, summarise: Callable[[list], dict]) -> dict:
@@ -189,12 +211,18 @@ def _score(assistant, it: EvalItem, matcher: Matcher,
     gold_cited = sum(
         1 for g in spans if any(matcher.matches(c.sentence, it, [g]) for c in answer.citations)
     )
+    verified_answer = answer.found and answer.answerer != OFFLINE and bool(answer.sentences)
+    llm = getattr(getattr(assistant, "settings", None), "llm", OFFLINE) != OFFLINE
     return _Score(
         source=it.source, p1=float(top), r5=float(first is not None and first < 5),
         rr=1.0 / (first + 1) if first is not None else 0.0,
         precision=(sum(cited) / len(cited)) if cited else None,
         recall=gold_cited / len(spans) if spans else 0.0,
         not_found=not answer.found, latency_ms=latency,
+        # the offline answer's sentences are source sentences, supported by construction
+        checked=len(answer.sentences) if verified_answer else 0,
+        verified=sum(bool(s.supported) for s in answer.sentences) if verified_answer else 0,
+        by_model=verified_answer, llm=llm,
     )
 
 
@@ -332,4 +360,9 @@ def format_table(report: dict) -> str:
             f"{name:<10} {r['n']:>5} {r['p_at_1']:>6.3f} {r['r_at_5']:>6.3f} {r['mrr']:>6.3f} "
             f"{r['citation_precision']:>6.3f} {r['citation_recall']:>6.3f} "
             f"{r['not_found_rate']:>9.3f} {r['latency_ms_p50']:>8.1f} {r['latency_ms_p95']:>8.1f}")
+    for name, r in rows:
+        if "sentences_verified" in r:
+            lines.append(f"{name}: the model's own answer kept for {r['model_answer_rate']:.3f} "
+                         f"of the questions; {r['sentences_verified']:.3f} of its "
+                         f"{r['sentences_checked']} sentences verified against their citations")
     return "\n".join(lines)

@@ -4,7 +4,7 @@ transport (streaming, deadline, retries) is a `ChatBackend` (assistant.chat).
 - Nothing relevant retrieved: "not found", without calling the model.
 - The evidence block: numbered sentences, flattened so no document text can act as a prompt.
 - Citation ids that match no evidence sentence are removed and counted; each answer sentence gets
-  a support score (`verify_part`, the one seam to assistant.citations.Verifier); unsupported
+  a support score (`verify_part`, the one seam to assistant.support.Verifier); unsupported
   sentences are marked, weakly supporting citations dropped; with no supported sentence left, the
   offline extractive answer is returned and the notes say so.
 - Follow-up questions are rewritten by the same backend (`rewrite`).
@@ -20,13 +20,13 @@ from assistant.answer import ExtractiveAnswerer, is_relevant, not_found
 from assistant.chat import ChatBackend, Completion, OpenAIChat
 from assistant.citations import (
     ClaimSentence,
-    Verifier,
     format_sentence,
     split_answer,
     strip_unknown,
 )
 from assistant.config import Settings
 from assistant.prompting import render
+from assistant.support import Verifier
 from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 UNSUPPORTED_MARK = "[unverified]"

@@ -1,13 +1,18 @@
-"""How well the local verifier judges claims built from the evaluation questions.
+"""Does the verifier check support or only similarity? Before (the pre-17 verifier, frozen in
+legacy_verifier.py) and after (assistant.support.Verifier and its support model)
+on the (claim, evidence) pairs of verifier_pairs.py from the held-out "test" half of the
+documents (the fit never saw them):
 
-For every question of dev.jsonl with a short gold answer, the question and its answer are
-written as a statement (the claim). The claim is checked against its gold sentence(s) (should be
-supported) and against another sentence of the same document (should not be): a random one, and
-the hardest one (the non-gold sentence closest to the claim in embedding space). Sentences that
-contain the answer itself are never used as negatives. Prints accuracies per kind and source and
-writes them to benchmarks/results/verifier.json.
+- perturbed claims (a name swapped, a number changed, a negation, an opposite word), which
+  should be unsupported (goal >= 0.95);
+- true claims (the sentence, a clause, reordered parts, the question's answer as a statement),
+  which should be supported (goal >= 0.90);
+- the statement against another sentence of its document (random, closest), unsupported;
 
-    python benchmarks/bench_verifier.py [--dev PATH] [--max-words 8] [--threshold T]
+and the milliseconds per claim (one `verify` call: encoding the claim and its sentence included).
+Writes the figures to benchmarks/results/verifier.json.
+
+    python benchmarks/bench_verifier.py [--dev PATH] [--split test|tune|all] [--show N]
 """
 
 from __future__ import annotations
@@ -15,8 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
-import re
 import sys
 import time
 from pathlib import Path
@@ -24,126 +27,84 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
 
-from assistant.citations import Verifier  # noqa: E402
-from assistant.documents import content_hash  # noqa: E402
+from legacy_verifier import LegacyVerifier  # noqa: E402
+from verifier_pairs import (  # noqa: E402
+    OTHER_KINDS,
+    PERTURBED_KINDS,
+    TRUE_KINDS,
+    build_pairs,
+    load_rows,
+)
+
 from assistant.embedding import Encoder  # noqa: E402
-from assistant.sentences import split_document  # noqa: E402
-from assistant.types import Document  # noqa: E402
+from assistant.support import Verifier  # noqa: E402
 
-AUX = r"(is|was|are|were|did|does|do|has|have|had|can|could|will|would|should)"
-
-
-def statement(question: str, answer: str) -> str:
-    """The question with its answer, written as a statement (simple patterns, else a fallback)."""
-    q = question.strip().rstrip("?").strip()
-    a = answer.strip().rstrip(".")
-    m = re.match(r"(?i)^(who|what|which)\s+" + AUX + r"\s+(.+)$", q)
-    if m and m.group(2).lower() in ("is", "was", "are", "were"):
-        return f"{m.group(3)} {m.group(2).lower()} {a}."
-    if m:
-        return f"{m.group(3)}: {a}."
-    m = re.match(r"(?i)^(who|what)\s+(\w+)\s+(.+)$", q)
-    if m:
-        return f"{a} {m.group(2)} {m.group(3)}."
-    m = re.match(r"(?i)^(?:which|what)\s+(.+)$", q)
-    if m:
-        return f"The {m.group(1)}: {a}."
-    m = re.match(r"(?i)^(?:when|where|why|how|how many|how much)\s+(.+)$", q)
-    if m:
-        return f"{m.group(1)}: {a}."
-    return f"{q}: {a}."
+GROUPS = {"perturbed": ("perturbed claims judged unsupported", 0.95),
+          "true": ("true claims judged supported", 0.90),
+          "other": ("claims against another sentence judged unsupported", None)}
 
 
-def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
-    inter = min(a[1], b[1]) - max(a[0], b[0])
-    return inter >= 0.5 * min(a[1] - a[0], b[1] - b[0])
+def judge(verifier, pairs) -> tuple[list[bool], float]:
+    """Whether each pair was judged right, and the milliseconds per claim."""
+    verifier.encoder.encode(["warm up"])
+    right = []
+    started = time.perf_counter()
+    for p in pairs:
+        v = verifier.verify(p.claim, {1: p.evidence}, {1: p.title}, question=p.question)
+        right.append(v.supported == bool(p.label))
+    return right, 1000 * (time.perf_counter() - started) / max(len(pairs), 1)
+
+
+def rate(right: list[bool], pairs, keep) -> tuple[float | None, int]:
+    sub = [r for r, p in zip(right, pairs, strict=True) if keep(p)]
+    return (round(sum(sub) / len(sub), 3) if sub else None), len(sub)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dev", type=Path, default=REPO.parent / "shared" / "eval" / "dev.jsonl")
-    ap.add_argument("--max-words", type=int, default=8, help="longest gold answer used")
-    ap.add_argument("--threshold", type=float, default=None)
-    ap.add_argument("--show", type=int, default=0, help="print this many failures of each kind")
-    ap.add_argument("--question-aware", action="store_true",
-                    help="the stricter verifier that weighs what the claim adds to the question")
+    ap.add_argument("--split", choices=("test", "tune", "all"), default="test",
+                    help="which half of the documents (the fit used 'tune')")
+    ap.add_argument("--show", type=int, default=0, help="print this many misjudged pairs")
     args = ap.parse_args()
 
     encoder = Encoder()
-    verifier = Verifier.question_aware(encoder) if args.question_aware else Verifier(encoder)
-    if args.threshold is not None:
-        verifier.threshold = args.threshold
-    rng = random.Random(4)
-    rows = [json.loads(line) for line in args.dev.read_text().splitlines() if line.strip()]
-    results = {"pos": [], "rand": [], "hard": []}
-    failures: dict[str, list] = {k: [] for k in results}
-    started = time.perf_counter()
-    for row in rows:
-        answers = [a for a in row["answers"] if a.strip() and len(a.split()) <= args.max_words]
-        if not answers:
-            continue
-        answer = answers[0]
-        doc = Document(row["doc_id"], row["document"], content_hash(row["document"]),
-                       row.get("title", ""))
-        sents = split_document(doc)
-        gold_spans = []
-        for g in row["gold_sentences"]:
-            at = row["document"].find(g)
-            if at >= 0:
-                gold_spans.append((at, at + len(g)))
-        if not gold_spans:
-            continue
-        claim = statement(row["question"], answer)
-        title = row.get("title", "")
-        gold_texts = [row["document"][a:b] for a, b in gold_spans]
-        norm_answer = answer.lower()
-        negatives = [s for s in sents
-                     if not any(overlaps((s.char_start, s.char_end), g) for g in gold_spans)
-                     and norm_answer not in s.text.lower()]
-        source = row["id"].split(":")[0]
-        verdict = verifier.verify(claim, dict(enumerate(gold_texts, 1)),
-                                  {i: title for i in range(1, len(gold_texts) + 1)},
-                                  question=row["question"])
-        results["pos"].append((source, verdict.supported))
-        if not verdict.supported:
-            failures["pos"].append((claim, gold_texts, verdict.support))
-        if not negatives:
-            continue
-        neg_random = rng.choice(negatives)
-        vecs = encoder.encode([claim, *[s.text for s in negatives]])
-        neg_hard = negatives[int((vecs[1:] @ vecs[0]).argmax())]
-        for kind, neg in (("rand", neg_random), ("hard", neg_hard)):
-            v = verifier.verify(claim, {1: neg.text}, {1: title}, question=row["question"])
-            results[kind].append((source, not v.supported))
-            if v.supported:
-                failures[kind].append((claim, [neg.text], v.support))
-    elapsed = time.perf_counter() - started
-
-    names = {"pos": "claim vs gold sentence(s), judged supported",
-             "rand": "claim vs random other sentence, judged unsupported",
-             "hard": "claim vs closest other sentence, judged unsupported"}
-    report = {"question_aware": args.question_aware, "threshold": verifier.threshold,
-              "max_words": args.max_words,
-              "seconds": round(elapsed, 1)}
-    mode = "question-aware" if args.question_aware else "default"
-    print(f"verifier ({mode}) threshold {verifier.threshold}, answers of at most "
-          f"{args.max_words} words")
-    for kind, rows_ in results.items():
-        acc = sum(ok for _, ok in rows_) / max(len(rows_), 1)
-        per = {}
-        for src in sorted({s for s, _ in rows_}):
-            sub = [ok for s, ok in rows_ if s == src]
-            per[src] = round(sum(sub) / len(sub), 3)
-        report[kind] = {"n": len(rows_), "accuracy": round(acc, 3), "per_source": per}
-        print(f"{names[kind]}: {acc:.3f} of {len(rows_)}  {per}")
-    print(f"({elapsed:.1f} s)")
-    for kind in failures:
-        for claim, texts, score in failures[kind][: args.show]:
-            shown = " | ".join(t[:160] for t in texts)
-            print(f"\n[{kind} fail {score:.3f}] {claim}\n   vs {shown}")
-    name = "verifier-question-aware.json" if args.question_aware else "verifier.json"
-    out = REPO / "benchmarks" / "results" / name
+    pairs = [p for p in build_pairs(load_rows(args.dev), encoder)
+             if args.split == "all" or p.split == args.split]
+    verifiers = {"before": LegacyVerifier(encoder), "after": Verifier(encoder)}
+    results = {name: judge(v, pairs) for name, v in verifiers.items()}
+    docs = len({p.doc_id for p in pairs})
+    print(f"{len(pairs)} pairs from {docs} documents ({args.split} half of {args.dev.name})")
+    print(f"{'':<52} {'before':>7} {'after':>7} {'goal':>6}")
+    report: dict = {"split": args.split, "pairs": len(pairs), "documents": docs}
+    for group, (label, goal) in GROUPS.items():
+        row = {name: rate(right, pairs, lambda p, g=group: p.group == g)
+               for name, (right, _) in results.items()}
+        n = row["after"][1]
+        goal_s = f">={goal}" if goal else ""
+        print(f"{label + f' (n={n})':<52} {row['before'][0]:>7} {row['after'][0]:>7} "
+              f"{goal_s:>6}")
+        report[group] = {"n": n, "before": row["before"][0], "after": row["after"][0],
+                         "goal": goal}
+    print("by kind:")
+    for kind in (*TRUE_KINDS, *PERTURBED_KINDS, *OTHER_KINDS):
+        row = {name: rate(right, pairs, lambda p, k=kind: p.kind == k)
+               for name, (right, _) in results.items()}
+        if row["after"][1]:
+            label = f"{kind} (n={row['after'][1]})"
+            print(f"  {label:<50} {row['before'][0]:>7} {row['after'][0]:>7}")
+            report[kind] = {"n": row["after"][1], "before": row["before"][0],
+                            "after": row["after"][0]}
+    ms = {name: round(t, 2) for name, (_, t) in results.items()}
+    print(f"{'ms per claim':<52} {ms['before']:>7} {ms['after']:>7}")
+    report["ms_per_claim"] = ms
+    right_after = results["after"][0]
+    wrong = [p for p, r in zip(pairs, right_after, strict=True) if not r]
+    for p in wrong[: args.show]:
+        print(f"\n[{p.kind}, label {p.label}] {p.claim}\n   vs {p.evidence[:200]}")
+    out = REPO / "benchmarks" / "results" / "verifier.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2))
     return 0

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from assistant.citations import (
-    Verifier,
     format_sentence,
     parse_citations,
     split_answer,
     strip_markers,
     strip_unknown,
 )
+from assistant.support import Verifier
 
 
 @pytest.mark.parametrize("text, ids", [
