@@ -203,8 +203,10 @@ def test_watch_indexes_a_new_file_and_an_edit_within_10_s(tmp_path):
         rc = proc.wait(timeout=30)
     rest = "".join(iter(lambda: err.get(timeout=5), ""))
     assert rc == 0 and rest.strip() == "stopped watching"
-    got = json.loads(run("ask", "--index", index, "Which letter comes second?", "--json",
-                         cwd=tmp_path).stdout)
+    # (The shorter "Which letter comes second?" is refused by the answerability model on this
+    # three-document index: 0.453 against its threshold of 0.455; see the session note.)
+    got = json.loads(run("ask", "--index", index, "What is the second letter of the Greek "
+                         "alphabet?", "--json", cwd=tmp_path).stdout)
     assert got["citations"][0]["text"].startswith("Beta is the second letter")
     assert _states(tmp_path, index)["letters.txt"] == UP_TO_DATE
 
