@@ -18,11 +18,11 @@ one-line `ModelError`.
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from pathlib import Path
 
+from assistant.data import read_json
 from assistant.errors import ModelError
 from assistant.types import Hit
 
@@ -35,14 +35,7 @@ class Answerability:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path or MODEL_FILE)
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ModelError(f"the answerability model {self.path} is missing (it ships with "
-                             "the package: reinstall it)") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"the answerability model {self.path} cannot be read "
-                             f"({type(exc).__name__}): reinstall the package") from None
+        data = read_json(self.path, "the answerability model")
         try:
             if data["kind"] != KIND:
                 raise ValueError(f"kind {data['kind']!r}, expected {KIND!r}")

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.data import read_json
 from assistant.errors import ModelError
 
 DATA = Path(__file__).parent / "data"
@@ -72,13 +73,7 @@ def _by_name(path: Path, stage: str, weights: object, names: tuple[str, ...]) ->
 def load_ranker(features: tuple[str, ...], path: Path = RANKER_FILE) -> RankerParams:
     """The ranker file's weights for `features`, by name; ModelError when a name is missing or
     unknown, or the file is missing or malformed."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"the ranker file {path} is missing (it ships with the package: "
-                         "reinstall it)") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"the ranker file {path} cannot be read ({exc})") from None
+    data = read_json(path, "the ranker file")
     try:
         first, final = data["first_stage"], data["final"]
         calib = final["calibration"]
@@ -135,13 +130,7 @@ def load_reranker(path: Path = RERANKER_FILE) -> RerankerConfig:
     """The reranker file; ModelError when it is missing or malformed."""
     import string
 
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelError(f"the reranker file {path} is missing (it ships with the package: "
-                         "reinstall it)") from None
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"the reranker file {path} cannot be read ({exc})") from None
+    data = read_json(path, "the reranker file")
     try:
         template, limit = str(data["passage"]), int(data["max_tokens"])
     except (KeyError, TypeError, ValueError) as exc:

@@ -22,7 +22,6 @@ their feature names and provenance; this module reads them by name.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import Counter
@@ -41,6 +40,7 @@ from assistant.citations import (
     coverage,
     novel_coverage,
 )
+from assistant.data import read_json
 
 DATA = Path(__file__).parent / "data"
 MODEL_FILE = DATA / "verifier.json"
@@ -75,7 +75,7 @@ def is_instruction(claim: str) -> bool:
 def antonyms() -> dict[str, frozenset[str]]:
     """Each word form of data/antonyms.json -> the forms of its opposites."""
     table: dict[str, set[str]] = {}
-    for left, right in json.loads(ANTONYM_FILE.read_text(encoding="utf-8"))["pairs"]:
+    for left, right in read_json(ANTONYM_FILE, "the antonym list")["pairs"]:
         for a in left:
             table.setdefault(a, set()).update(right)
         for b in right:
@@ -206,7 +206,7 @@ class SupportModel:
 
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> SupportModel:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, "the verifier model")
         missing = [f for f in FEATURES if f not in data["weights"]]
         if missing:
             raise ValueError(f"{path}: no weight for feature(s) {', '.join(missing)}; refit "

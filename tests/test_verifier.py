@@ -180,3 +180,15 @@ def test_eval_of_the_llm_answerer_reports_the_share_of_sentences_verified(fake, 
     assert overall["model_answer_rate"] == 0.5  # the contradiction fell back to the sources
     assert overall["sentences_checked"] == 1 and overall["sentences_verified"] == 1.0
     assert "sentences verified" in ev.format_table(report)
+
+
+def test_a_missing_or_unreadable_model_file_is_a_one_line_model_error(tmp_path):
+    from assistant.errors import ModelError
+
+    with pytest.raises(ModelError, match="missing") as missing:
+        SupportModel.load(tmp_path / "verifier.json")
+    bad = tmp_path / "garbled.json"
+    bad.write_bytes(b"\xff{not json")
+    with pytest.raises(ModelError, match="cannot be read") as garbled:
+        SupportModel.load(bad)
+    assert "\n" not in str(missing.value) + str(garbled.value)
