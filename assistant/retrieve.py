@@ -378,20 +378,19 @@ class HybridRetriever:
             question, [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen])
         return ce_columns(len(order), top, logits)
 
-    def _signals(self, question: str, cands: Candidates, row: int, rank: int
-                 ) -> dict[str, float]:
+    def _signals(self, qterms: set[str], ce_best: float, cands: Candidates, row: int,
+                 rank: int) -> dict[str, float]:
         """A hit's features by name; the first SIGNAL_HITS also get the signals that involve
         no other document (for `answerability.py`): the best cross-encoder logit of the
-        question, and the share of the question's content words in the sentence and in its
-        document."""
+        question (`ce_best`), and the share of the question's content words (`qterms`) in the
+        sentence and in its document."""
         out = dict(zip(FEATURES, cands.features[row].tolist(), strict=True))
         if rank >= SIGNAL_HITS:
             return out
         sent = cands.sentences[row]
-        qterms = content_terms(question)
         _, df = self._document_df(sent.path, sent.doc_hash)
         n = len(qterms) or 1
-        out["ce_best"] = float(cands.features[:, FEATURES.index("ce")].max())
+        out["ce_best"] = ce_best
         out["cover"] = len(qterms & content_terms(sent.text)) / n
         out["doc_cover"] = sum(1 for t in qterms if df.get(t, 0)) / n
         return out
@@ -407,9 +406,11 @@ class HybridRetriever:
         t0 = time.perf_counter()
         probs = self.score(cands.features)
         order = np.argsort(-probs, kind="stable")[:k]
+        qterms = content_terms(question)
+        ce_best = float(cands.features[:, FEATURES.index("ce")].max()) if len(order) else 0.0
         hits = [Hit(cands.sentences[i], float(probs[i]), vector=float(cands.features[i, 0]),
                     lexical=float(cands.features[i, 1]),
-                    signals=self._signals(question, cands, i, rank))
+                    signals=self._signals(qterms, ce_best, cands, i, rank))
                 for rank, i in enumerate(order)]
         timings = dict(cands.timings)
         timings["fuse_ms"] = (time.perf_counter() - t0) * 1000 + timings.pop("features_ms")
