@@ -123,6 +123,7 @@ class GroundedAnswerer:
         if not is_relevant(hits):
             return not_found(question, hits, self.name)  # the model is never called
         evidence = hits[: self.settings.top_k]
+        _ = self.relevance  # a missing or stale threshold file fails before the model is called
         completion = self.backend.complete(build_messages(question, evidence), on_token,
                                            stop=STOP)
         answer = self.check(question, hits, evidence, completion)

@@ -54,11 +54,15 @@ class RelevanceParams:
     provenance: dict = field(default_factory=dict, compare=False)
 
 
+def load_relevance(path: Path | None = None, model_path: Path | None = None) -> RelevanceParams:
+    """The threshold of `path` (the shipped file by default), checked against the cross-encoder
+    file it was fitted for; ModelError (one line) when the file is missing, malformed or fitted
+    for another model."""
+    return _load(Path(path or RELEVANCE_FILE), Path(model_path or rerank.MODEL_FILE))
+
+
 @functools.lru_cache(maxsize=4)
-def load_relevance(path: Path = RELEVANCE_FILE,
-                   model_path: Path | None = None) -> RelevanceParams:
-    """The threshold of `path`, checked against the cross-encoder file it was fitted for;
-    ModelError (one line) when the file is missing, malformed or fitted for another model."""
+def _load(path: Path, model_path: Path) -> RelevanceParams:
     data = read_json(path, "the relevance file")
     try:
         threshold, sha = float(data["threshold"]), str(data["model_sha256"])

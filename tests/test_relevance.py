@@ -166,6 +166,19 @@ def test_a_bad_relevance_file_is_a_one_line_model_error(tmp_path, content):
     assert "\n" not in str(err.value) and "relevance" in str(err.value)
 
 
+def test_a_stale_threshold_stops_the_llm_path_before_the_model_is_called(fake, encoder,
+                                                                         tmp_path, bridge,
+                                                                         monkeypatch):
+    data = json.loads(RELEVANCE_FILE.read_text(encoding="utf-8"))
+    data["model_sha256"] = "0" * 64  # as after retraining the cross-encoder without a refit
+    stale = tmp_path / "relevance.json"
+    stale.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setattr("assistant.relevance.RELEVANCE_FILE", stale)
+    with pytest.raises(ModelError, match="fit_relevance.py"):
+        ask(fake, encoder, tmp_path, bridge, ON)
+    assert fake.requests == []
+
+
 def test_a_threshold_fitted_for_another_cross_encoder_says_to_refit(tmp_path):
     data = json.loads(RELEVANCE_FILE.read_text(encoding="utf-8"))
     data["model_sha256"] = "0" * 64
