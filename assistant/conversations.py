@@ -34,7 +34,7 @@ class Evidence:
     n: int
     sentence: Sentence
     score: float
-    verdict: str  # supported | unsupported | unverified | nearest | exact | similar
+    verdict: str  # supported | off-question | unsupported | unverified | nearest | exact | similar
     stale_reason: str | None = None
     """"changed" / "missing": its document differs on disk from what was indexed."""
 
@@ -63,12 +63,13 @@ class Entry:
 
 
 def citation_verdict(answer: Answer, n: int) -> str:
-    """How the answer sentences that cite [n] fared in verification."""
-    verdicts = [s.supported for s in answer.sentences if n in s.citations]
-    if any(v is False for v in verdicts):
+    """How the answer sentences that cite [n] fared in verification: "off-question" when they
+    are supported but none of them addresses the question."""
+    citing = [s for s in answer.sentences if n in s.citations]
+    if any(s.supported is False for s in citing):
         return "unsupported"
-    if verdicts and all(v is True for v in verdicts):
-        return "supported"
+    if citing and all(s.supported is True for s in citing):
+        return "off-question" if all(s.addresses is False for s in citing) else "supported"
     return "unverified"
 
 
@@ -183,11 +184,12 @@ _MARKER = r"\s*\[(\d+)\]"
 
 @dataclass
 class Segment:
-    """A piece of answer text, the citations it carries, and its verification verdict."""
+    """A piece of answer text, the citations it carries, and its verification verdicts."""
 
     text: str
     citations: list[int]
     supported: bool | None = None
+    addresses: bool | None = None
 
 
 def answer_segments(answer: Answer) -> list[Segment]:
@@ -199,7 +201,8 @@ def answer_segments(answer: Answer) -> list[Segment]:
         out = []
         for s in answer.sentences:
             cited = list(s.citations) or [int(n) for n in re.findall(_MARKER, s.text)]
-            out.append(Segment(re.sub(_MARKER, "", s.text).strip(), cited, s.supported))
+            out.append(Segment(re.sub(_MARKER, "", s.text).strip(), cited, s.supported,
+                               s.addresses))
         return out
     out = []
     pos = 0

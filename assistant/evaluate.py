@@ -15,8 +15,9 @@ Every document of the file is indexed into one collection, every question is ask
 - not-found rate: the share of questions answered "not found";
 - with the LLM answerer, whose answer sentences are each verified against what they cite: the
   share of questions the model's own answer was kept for (not "not found", not replaced by the
-  offline answer because nothing it said was supported) and the share of its sentences
-  verified.
+  offline answer because nothing it said was both supported and on the question), the share of
+  its sentences verified and the share marked off-question (supported by what they cite, but
+  not addressing the question).
 
 `unanswerable=True` asks each question with its own document withheld from retrieval (a filter
 on the retriever, so the same index and the same answering code serve all questions); any
@@ -155,6 +156,7 @@ class _Score:
     latency_ms: float
     checked: int = 0  # answer sentences the verifier judged (an LLM's answer)
     verified: int = 0  # of those, the ones judged supported by their citations
+    off_question: int = 0  # of the verified ones, those that do not address the question
     by_model: bool = False  # the answer is the LLM's own (not "not found", not the fallback)
     llm: bool = False  # asked of an LLM answerer
 
@@ -178,12 +180,15 @@ def _summary(scores: list[_Score]) -> dict:
 
 def _verification(scores: list[_Score]) -> dict:
     """For answers whose sentences were verified (the LLM answerer's): the share of questions
-    the model's own answer was kept for, and the share of its sentences judged supported."""
+    the model's own answer was kept for, the share of its sentences judged supported, and the
+    share supported but marked off-question (both of all its checked sentences)."""
     if not any(s.llm for s in scores):
         return {}
     checked = sum(s.checked for s in scores)
     return {"model_answer_rate": round(float(np.mean([s.by_model for s in scores])), 4),
             "sentences_verified": round(sum(s.verified for s in scores) / max(checked, 1), 4),
+            "sentences_off_question": round(sum(s.off_question for s in scores)
+                                            / max(checked, 1), 4),
             "sentences_checked": checked}
 
 
@@ -222,6 +227,8 @@ def _score(assistant, it: EvalItem, matcher: Matcher,
         # the offline answer's sentences are source sentences, supported by construction
         checked=len(answer.sentences) if verified_answer else 0,
         verified=sum(bool(s.supported) for s in answer.sentences) if verified_answer else 0,
+        off_question=sum(bool(s.supported) and s.addresses is False for s in answer.sentences)
+        if verified_answer else 0,
         by_model=verified_answer, llm=llm,
     )
 
@@ -364,5 +371,7 @@ def format_table(report: dict) -> str:
         if "sentences_verified" in r:
             lines.append(f"{name}: the model's own answer kept for {r['model_answer_rate']:.3f} "
                          f"of the questions; {r['sentences_verified']:.3f} of its "
-                         f"{r['sentences_checked']} sentences verified against their citations")
+                         f"{r['sentences_checked']} sentences verified against their citations "
+                         f"and {r['sentences_off_question']:.3f} marked off-question (supported, "
+                         "but not addressing the question)")
     return "\n".join(lines)

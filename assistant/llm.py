@@ -5,8 +5,11 @@ transport (streaming, deadline, retries) is a `ChatBackend` (assistant.chat).
 - The evidence block: numbered sentences, flattened so no document text can act as a prompt.
 - Citation ids that match no evidence sentence are removed and counted; each answer sentence gets
   a support score (`verify_part`, the one seam to assistant.support.Verifier); unsupported
-  sentences are marked, weakly supporting citations dropped; with no supported sentence left, the
-  offline extractive answer is returned and the notes say so.
+  sentences are marked, weakly supporting citations dropped.
+- Each answer sentence is also judged on whether it addresses the question (`judge_relevance`,
+  the seam to assistant.relevance: one cross-encoder batch per answer); a supported sentence
+  that does not is marked off-question. With no sentence both supported and on-question, the
+  offline extractive answer is returned and the notes say why.
 - Follow-up questions are rewritten by the same backend (`rewrite`).
 """
 
@@ -26,10 +29,12 @@ from assistant.citations import (
 )
 from assistant.config import Settings
 from assistant.prompting import render
+from assistant.relevance import Relevance
 from assistant.support import Verifier
 from assistant.types import Answer, AnswerSentence, Citation, Hit, TokenCallback, Turn
 
 UNSUPPORTED_MARK = "[unverified]"
+OFF_QUESTION_MARK = "[off-question]"
 # A model that starts writing its own evidence block or next question has finished its answer.
 STOP = ["<evidence>", "</evidence>", "\nQuestion:"]
 _REFUSAL = re.compile(r"\b(do(?:es)? not|don't|doesn't|cannot|can't|no) (?:\w+ ){0,3}"
@@ -81,6 +86,7 @@ class GroundedAnswerer:
         self._encoder = encoder
         self._encoder_factory: Callable[[], object] | None = None
         self._verifier: Verifier | None = None
+        self._relevance: Relevance | None = None
         self.fallback = ExtractiveAnswerer(max_sentences=settings.answer_sentences)
 
     # -- wiring ---------------------------------------------------------------------------
@@ -105,12 +111,19 @@ class GroundedAnswerer:
             self._verifier = Verifier(self.encoder)
         return self._verifier
 
+    @property
+    def relevance(self) -> Relevance:
+        if self._relevance is None:
+            self._relevance = Relevance()  # the retriever's cross-encoder (rerank.shared)
+        return self._relevance
+
     # -- the Answerer protocol -------------------------------------------------------------
     def answer(self, question: str, hits: list[Hit], *, history: list[Turn] | None = None,
                on_token: TokenCallback | None = None) -> Answer:
         if not is_relevant(hits):
             return not_found(question, hits, self.name)  # the model is never called
         evidence = hits[: self.settings.top_k]
+        _ = self.relevance  # a missing or stale threshold file fails before the model is called
         completion = self.backend.complete(build_messages(question, evidence), on_token,
                                            stop=STOP)
         answer = self.check(question, hits, evidence, completion)
@@ -140,7 +153,10 @@ class GroundedAnswerer:
             added += was_added
             dropped += len(part.ids) - len(sentence.citations)
             sentences.append(sentence)
+        self.judge_relevance(question, sentences, evidence)
         supported = [s for s in sentences if s.supported]
+        off = [s for s in supported if s.addresses is False]
+        kept = [s for s in supported if s.addresses is not False]
         if removed:
             notes.append(f"removed {removed} citation{'s' if removed > 1 else ''} to ids that "
                          "match no evidence sentence")
@@ -150,21 +166,31 @@ class GroundedAnswerer:
         if dropped:
             notes.append(f"dropped {dropped} weakly supporting citation"
                          f"{'s' if dropped > 1 else ''}")
-        if not supported and not completion.partial:
+        if not kept and not completion.partial:
             draft = re.sub(r"\s+", " ", text)[:300]
+            why = ("no sentence of the model's answer is supported by the sentences it cites"
+                   if not supported else
+                   f"no sentence of the model's answer that its citations support addresses the "
+                   f"question ({len(off)} off-question)")
             return self._fallback(question, hits, [
-                *notes, "no sentence of the model's answer is supported by the sentences it "
-                "cites; showing the offline extractive answer instead",
+                *notes, f"{why}; showing the offline extractive answer instead",
                 f"model draft (unverified): {draft}"])
         unsupported = len(sentences) - len(supported)
         if unsupported:
             notes.append(f"{unsupported} sentence{'s' if unsupported > 1 else ''} not supported "
                          f"by {'their' if unsupported > 1 else 'its'} citations, marked "
                          f"{UNSUPPORTED_MARK}")
+        if off:
+            notes.append(f"{len(off)} sentence{'s' if len(off) > 1 else ''} supported by "
+                         f"{'their' if len(off) > 1 else 'its'} citations but not addressing "
+                         f"the question, marked {OFF_QUESTION_MARK}")
         shown = []
         for s in sentences:
             line = format_sentence(s.text, s.citations)
-            shown.append(line if s.supported else f"{line} {UNSUPPORTED_MARK}")
+            # one mark: not supported says more than off-question
+            mark = (UNSUPPORTED_MARK if not s.supported
+                    else OFF_QUESTION_MARK if s.addresses is False else "")
+            shown.append(f"{line} {mark}" if mark else line)
         body = " ".join(shown)
         if completion.partial:
             body += " …"
@@ -173,7 +199,7 @@ class GroundedAnswerer:
             used.extend(i for i in s.citations if i not in used)
         citations = [Citation(i, evidence[i - 1].sentence, evidence[i - 1].score)
                      for i in sorted(used)]
-        return Answer(question, body, bool(supported), citations, self.name,
+        return Answer(question, body, bool(kept), citations, self.name,
                       sentences=sentences, notes=notes, partial=completion.partial)
 
     def verify_part(self, part: ClaimSentence, evidence: list[Hit],
@@ -198,6 +224,17 @@ class GroundedAnswerer:
             keep = list(part.ids)  # supported only by the citations together
         return AnswerSentence(part.text, keep, support=verdict.support,
                               supported=verdict.supported), added
+
+    def judge_relevance(self, question: str, sentences: list[AnswerSentence],
+                        evidence: list[Hit]) -> None:
+        """The relevance seam: set each sentence's `addresses`, all of an answer's sentences in
+        one cross-encoder batch, each read with the title of the first evidence it cites."""
+        titles = [evidence[s.citations[0] - 1].sentence.title if s.citations else ""
+                  for s in sentences]
+        verdicts = self.relevance.addresses(
+            question, [(s.text, t) for s, t in zip(sentences, titles, strict=True)])
+        for s, addresses in zip(sentences, verdicts, strict=True):
+            s.addresses = addresses
 
     def _fallback(self, question: str, hits: list[Hit], notes: list[str]) -> Answer:
         answer = self.fallback.answer(question, hits)

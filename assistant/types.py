@@ -207,15 +207,18 @@ class AnswerSentence:
     citations: list[int]
     support: float | None = None
     supported: bool | None = None
+    addresses: bool | None = None
+    """Whether it addresses the question (an LLM's sentence, `assistant.relevance`); None when
+    not judged (the offline answer's sentences, answers saved before the check)."""
 
     def to_dict(self) -> dict:
         return {"text": self.text, "citations": list(self.citations), "support": self.support,
-                "supported": self.supported}
+                "supported": self.supported, "addresses": self.addresses}
 
     @classmethod
     def from_dict(cls, d: dict) -> AnswerSentence:
         return cls(d["text"], [int(n) for n in d.get("citations", [])], d.get("support"),
-                   d.get("supported"))
+                   d.get("supported"), d.get("addresses"))
 
 
 @dataclass

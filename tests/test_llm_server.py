@@ -74,6 +74,7 @@ def test_streams_tokens_and_parses_citations_from_real_output(real):
         for s in answer.sentences:
             assert set(s.citations) <= known
             assert isinstance(s.support, float) and isinstance(s.supported, bool)
+            assert isinstance(s.addresses, bool)
         if any(i not in known for i in ids):
             assert any("match no evidence sentence" in n for n in answer.notes)
     else:  # nothing it wrote was supported: the offline answer, and the notes say so
@@ -92,7 +93,8 @@ def test_verification_marks_unsupported_sentences_of_real_output(real):
         elif answer.answerer == "openai":
             assert UNSUPPORTED_MARK in answer.text
     if answer.answerer == "openai":
-        assert answer.found == any(s.supported for s in answer.sentences)
+        # kept: some sentence is supported and addresses the question
+        assert answer.found == any(s.supported and s.addresses for s in answer.sentences)
         drafted = split_answer("".join(tokens))
         assert len(answer.sentences) == len(drafted)  # every sentence it wrote was judged
 
@@ -143,7 +145,7 @@ def test_cli_json_through_the_real_server(server, seeded_dir, tmp_path, monkeypa
     assert data["answerer"] in ("openai", "offline")
     assert data["found"] is True
     for s in data["sentences"]:
-        assert set(s) >= {"text", "citations", "support", "supported"}
+        assert set(s) >= {"text", "citations", "support", "supported", "addresses"}
         assert isinstance(s["support"], float) and isinstance(s["supported"], bool)
 
 

@@ -233,6 +233,44 @@ def test_streamed_answer_marks_unsupported_sentences(seeded, tmp_path, encoder):
     run(scenario())
 
 
+class OffQuestionAnswerer(ScriptedAnswerer):
+    """An answer whose second sentence is what its source says, but not what was asked."""
+
+    def answer(self, question, hits, *, history=None, on_token=None):
+        first, other = hits[0].sentence, hits[1].sentence
+        text = f"{first.text} [1] {other.text} [2] [off-question]"
+        on_token(text)
+        return Answer(question, text, True, [Citation(1, first, hits[0].score),
+                                             Citation(2, other, hits[1].score)],
+                      self.name, sentences=[
+                          AnswerSentence(first.text, [1], 0.9, True, addresses=True),
+                          AnswerSentence(other.text, [2], 0.9, True, addresses=False)],
+                      notes=["1 sentence supported by its citations but not addressing the "
+                             "question, marked [off-question]"])
+
+
+def test_an_off_question_sentence_is_shown_with_its_verdict(seeded, tmp_path, encoder):
+    assistant = Assistant(seeded.settings, index=seeded.index, encoder=encoder,
+                          answerer=OffQuestionAnswerer())
+    app = make_app(assistant, tmp_path)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            await send(app, pilot, "What did Putin confirm?")
+            answer = app.entries[0].answer
+            body = app.pane.entries[0]._body
+            off = body.plain.index("⊘ ") + 2
+            assert body.plain[off:].startswith(answer.sentences[1].text)
+            styles = [str(s.style) for s in body.spans if s.start <= off < s.end]
+            assert any("$text-muted" in s for s in styles)
+            assert "⊘ " + answer.sentences[0].text not in body.plain
+            pane = app.query_one("#evidence", EvidencePane)
+            assert [item.verdict for item in pane.items] == ["supported", "off-question"]
+
+    run(scenario())
+
+
 @pytest.mark.llm
 def test_llm_answer_streams_in_with_verdicts(seeded, tmp_path, encoder):
     """The LLM path against a real OpenAI-compatible server (llama.cpp, SmolLM2-135M)."""
@@ -261,7 +299,7 @@ def test_llm_answer_streams_in_with_verdicts(seeded, tmp_path, encoder):
                     if seg.supported is False:
                         assert any(shown[s.start:s.end] == seg.text.strip() for s in struck)
                 verdicts = {ev.verdict for ev in app.query_one("#evidence", EvidencePane).items}
-                allowed = {"supported", "unsupported", "unverified", "nearest"}
+                allowed = {"supported", "off-question", "unsupported", "unverified", "nearest"}
                 assert verdicts and verdicts <= allowed
                 assert "sk-local-test" not in shown
 

@@ -38,10 +38,26 @@ def test_each_type_round_trips_through_its_dict():
     m = CiteMatch(TEXT_SENTENCE, 0.5, exact=True)
     assert CiteMatch.from_dict(_json(m.to_dict())) == m
     a = Answer("q", "Prices rose in May. [2]", True, [c], "offline",
-               sentences=[AnswerSentence("Prices rose in May.", [2], 0.9, True)],
+               sentences=[AnswerSentence("Prices rose in May.", [2], 0.9, True, True)],
                nearest=[Citation(1, TEXT_SENTENCE, 0.25)], timings={"total_ms": 12.5},
                notes=["n"], partial=True)
     assert Answer.from_dict(_json(a.to_dict())) == a
+
+
+def test_answer_sentences_saved_before_the_off_question_check_still_load():
+    """Stored conversations and `ask --json` output from before `addresses` existed."""
+    from assistant.conversations import citation_verdict
+
+    old = {"text": "Prices rose in May.", "citations": [2], "support": 0.9, "supported": True}
+    s = AnswerSentence.from_dict(old)
+    assert s == AnswerSentence("Prices rose in May.", [2], 0.9, True) and s.addresses is None
+    answer = Answer.from_dict({"question": "q", "answer": "Prices rose in May. [2]",
+                               "found": True, "answerer": "openai", "sentences": [old],
+                               "citations": [Citation(2, PDF_SENTENCE, 0.5).to_dict()]})
+    assert citation_verdict(answer, 2) == "supported"  # not judged is not off-question
+    off = AnswerSentence("Prices rose in May.", [2], 0.9, True, addresses=False)
+    assert _json(off.to_dict())["addresses"] is False
+    assert AnswerSentence.from_dict(_json(off.to_dict())) == off
 
 
 def test_a_citation_is_its_sentence_dict_plus_number_score_and_freshness():

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 VERDICT_MARK = {
     "supported": ("✓ supported", "$success"),
+    "off-question": ("⊘ off-question", "$warning"),
     "unsupported": ("✗ unsupported", "bold $error"),
     "unverified": ("· unverified", "$text-muted"),
     "nearest": ("~ nearest", "$warning"),
@@ -72,12 +73,16 @@ def entry_body(entry: Entry, position: int) -> Content:
         for k, seg in enumerate(answer_segments(answer)):
             if k:
                 b.add(" ")
+            off = seg.supported is not False and seg.addresses is False
             if seg.supported is False:
                 b.add("✗ ", "bold $error").add(seg.text, "strike $error")
+            elif off:  # supported, but it answers another question
+                b.add("⊘ ", "bold $warning").add(seg.text, "italic $text-muted")
             else:
                 b.add(seg.text)
             for n in seg.citations:
-                style = "bold $error" if seg.supported is False else "bold $accent"
+                style = ("bold $error" if seg.supported is False
+                         else "bold $warning" if off else "bold $accent")
                 b.add(" ").add(f"[{n}]", style, f"@click=app.open_citation({position},{n})")
     for note in answer.notes:
         b.add(f"\nnote: {note}", "italic $warning")
