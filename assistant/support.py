@@ -41,6 +41,7 @@ from assistant.citations import (
     novel_coverage,
 )
 from assistant.data import read_json
+from assistant.errors import ModelError
 
 DATA = Path(__file__).parent / "data"
 MODEL_FILE = DATA / "verifier.json"
@@ -207,12 +208,18 @@ class SupportModel:
     @classmethod
     def load(cls, path: Path = MODEL_FILE) -> SupportModel:
         data = read_json(path, "the verifier model")
-        missing = [f for f in FEATURES if f not in data["weights"]]
-        if missing:
-            raise ValueError(f"{path}: no weight for feature(s) {', '.join(missing)}; refit "
-                             "it with benchmarks/fit_verifier.py")
-        return cls({f: float(data["weights"][f]) for f in FEATURES}, float(data["bias"]),
-                   float(data["threshold"]), float(data["weak"]))
+        try:
+            weights = data["weights"]
+            missing = [f for f in FEATURES if f not in weights]
+            if missing:
+                raise ModelError(f"the verifier model {path} has no weight for feature(s) "
+                                 f"{', '.join(missing)}: refit it with "
+                                 "benchmarks/fit_verifier.py")
+            return cls({f: float(weights[f]) for f in FEATURES}, float(data["bias"]),
+                       float(data["threshold"]), float(data["weak"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"the verifier model {path} is not a model file "
+                             f"({type(exc).__name__}: {exc}): reinstall the package") from None
 
     def probability(self, feats: dict[str, float]) -> float:
         z = self.bias + sum(w * feats[f] for f, w in self.weights.items())

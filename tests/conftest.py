@@ -56,3 +56,13 @@ def seeded(seeded_dir: Path, tmp_path: Path, encoder) -> Assistant:
     assistant = Assistant(make_settings(root), encoder=encoder)
     yield assistant
     assistant.close()
+
+
+@pytest.fixture
+def fake():
+    """A scripted OpenAI-compatible endpoint on loopback (tests/test_llm_faults.py's FakeLLM)."""
+    from tests.test_llm_faults import FakeLLM
+
+    server = FakeLLM()
+    yield server
+    server.close()

@@ -144,13 +144,6 @@ class FakeLLM:
         h.wfile.write(b"0\r\n\r\n")
 
 
-@pytest.fixture
-def fake():
-    server = FakeLLM()
-    yield server
-    server.close()
-
-
 @pytest.fixture(scope="module")
 def hits() -> list[Hit]:
     """The seed article's first sentences as evidence (ranking is not under test here)."""

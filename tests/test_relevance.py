@@ -16,7 +16,7 @@ from assistant.llm import OFF_QUESTION_MARK, UNSUPPORTED_MARK
 from assistant.relevance import RELEVANCE_FILE, Relevance, load_relevance, model_digest
 from assistant.sentences import split_document
 from assistant.types import Document, Hit
-from tests.test_llm_faults import FakeLLM, make
+from tests.test_llm_faults import make
 
 BRIDGE = ("The bridge opened in 1932. It was designed by John Bradfield. "
           "The city is known for its harbour.")
@@ -32,13 +32,6 @@ def bridge() -> list[Hit]:
     assert [s.text for s in sentences][1:] == ["It was designed by John Bradfield.",
                                               "The city is known for its harbour."]
     return [Hit(s, 0.9 - 0.01 * i) for i, s in enumerate(sentences)]
-
-
-@pytest.fixture
-def fake():
-    server = FakeLLM()
-    yield server
-    server.close()
 
 
 def ask(fake, encoder, tmp_path, hits, reply: str, question: str = QUESTION):

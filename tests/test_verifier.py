@@ -9,11 +9,12 @@ from __future__ import annotations
 import pytest
 
 from assistant.documents import content_hash
+from assistant.errors import ModelError
 from assistant.llm import UNSUPPORTED_MARK
 from assistant.sentences import split_document
 from assistant.support import FEATURES, SupportModel, Verifier, features, is_instruction
 from assistant.types import Document, Hit
-from tests.test_llm_faults import FakeLLM, make
+from tests.test_llm_faults import make
 
 # A made-up document: the answer must come from it, not from what the model knows.
 FACTS = (
@@ -34,13 +35,6 @@ def facts() -> list[Hit]:
     assert [s.text for s in sentences][:2] == ["The capital of France is Berlin.",
                                               "France uses the euro."]
     return [Hit(s, 0.9 - 0.01 * i) for i, s in enumerate(sentences)]
-
-
-@pytest.fixture
-def fake():
-    server = FakeLLM()
-    yield server
-    server.close()
 
 
 def ask(fake, encoder, tmp_path, hits, reply: str, question: str):
@@ -135,7 +129,16 @@ def test_a_model_file_missing_a_feature_is_refused(tmp_path):
     del data["weights"]["polarity"]
     bad = tmp_path / "verifier.json"
     bad.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="polarity"):
+    with pytest.raises(ModelError, match="polarity"):
+        SupportModel.load(bad)
+    # no weights at all, or a weight that is not a number: the same one-line error
+    del data["weights"]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="not a model file"):
+        SupportModel.load(bad)
+    data["weights"] = dict.fromkeys(FEATURES, "heavy")
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ModelError, match="not a model file"):
         SupportModel.load(bad)
 
 
