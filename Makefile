@@ -1,6 +1,7 @@
 # The two commands of the README: `make run` (set up, then the chat UI on seeds/, offline)
 # and `make test` (set up with the test extras, then lint and the whole test suite).
-# Both are idempotent: the virtual environment is (re)installed only when pyproject.toml changes.
+# Both are idempotent: the virtual environment is (re)installed only when pyproject.toml or
+# constraints.txt (the versions CI last passed with) changes.
 
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -13,8 +14,8 @@ $(PY):
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+$(VENV)/.installed: pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e .
 	touch $@
 
 # llama.cpp built for this CPU (GGML_NATIVE, the default) segfaults on its first completion on
@@ -23,10 +24,10 @@ $(VENV)/.installed: pyproject.toml | $(PY)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
 	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 
-$(VENV)/.installed-test: pyproject.toml | $(PY)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q --no-cache-dir \
+$(VENV)/.installed-test: pyproject.toml constraints.txt | $(PY)
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install -q --no-cache-dir -c constraints.txt \
 		"$$(grep -o 'llama-cpp-python\[server\][^"]*' pyproject.toml)"
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@ $(VENV)/.installed
 
 setup: $(VENV)/.installed

@@ -80,13 +80,13 @@ class OpenAIChat:
     @property
     def client(self):
         if self._client is None:
-            import httpx
+            import httpx2
             from openai import OpenAI
 
             self._client = OpenAI(
                 api_key=self.settings.api_key or DUMMY_KEY,
                 base_url=self.settings.base_url,
-                timeout=httpx.Timeout(self.settings.timeout),
+                timeout=httpx2.Timeout(self.settings.timeout),
                 max_retries=0,  # retried here, inside one deadline
             )
         return self._client
@@ -170,7 +170,7 @@ class OpenAIChat:
                      stop: list[str] | None) -> str:
         """One streamed request; returns the finish reason. `first` gets the time to the first
         token, counted from `started` (the start of the whole call, retries included)."""
-        import httpx
+        import httpx2 as httpx  # the HTTP library openai 3 is built on (not chromadb's httpx)
         import openai
 
         remaining = deadline - time.monotonic()
