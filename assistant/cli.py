@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sqlite3
 import sys
+import threading
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -195,10 +197,28 @@ def _watch(assistant, paths: list[Path], as_json: bool) -> int:
         else:
             _print_file(f)
 
+    # Ctrl-C (or SIGTERM) asks the watcher to stop after the set of changes being indexed, so
+    # an interrupt never lands inside a write to the index; a second Ctrl-C interrupts at once.
+    # A SIGINT ignored from the start (a background job of a script, `nohup ... &`) stays
+    # ignored, as Python leaves it.
+    stop = threading.Event()
+
+    def stopping(signum, frame) -> None:
+        if stop.is_set() and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.set()
+
+    caught = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        caught.append(signal.SIGINT)
+    handlers = {sig: signal.signal(sig, stopping) for sig in caught}
     try:
-        watch.watch(assistant, paths, show, on_ready=ready)
+        watch.watch(assistant, paths, show, stop=stop, on_ready=ready)
     except KeyboardInterrupt:
         pass
+    finally:
+        for sig, previous in handlers.items():
+            signal.signal(sig, previous)
     print("stopped watching", file=sys.stderr, flush=True)
     return 0
 

@@ -155,6 +155,16 @@ def test_moving_a_folder_of_100_documents_reembeds_nothing(tmp_path):
     assert got["citations"][0]["stale"] is False
 
 
+def _watcher(index: str, docs: Path, *options: str, sigint: str = "default_int_handler") -> list:
+    """`assistant ingest --watch` with SIGINT as a terminal's foreground job gets it (Ctrl-C
+    interrupts) unless told otherwise ("SIG_IGN"): a CI runner may start the suite with SIGINT
+    ignored, and a child inherits an ignored signal."""
+    setup = (f"import runpy, signal, sys; signal.signal(signal.SIGINT, signal.{sigint}); "
+             "sys.argv[0] = 'assistant'; runpy.run_module('assistant', run_name='__main__')")
+    return [sys.executable, "-c", setup, "ingest", "--index", index, "--watch", *options,
+            str(docs)]
+
+
 def _lines(stream) -> queue.Queue:
     """A pipe's lines, read by a thread, so that a test can wait for one with a timeout."""
     lines: queue.Queue = queue.Queue()
@@ -171,8 +181,7 @@ def _lines(stream) -> queue.Queue:
 def test_watch_indexes_a_new_file_and_an_edit_within_10_s(tmp_path):
     docs = _corpus(tmp_path)
     index = str(tmp_path / "ix")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant", "ingest", "--index", index,
-                             "--watch", "--json", str(docs)], cwd=tmp_path, env=_env(),
+    proc = subprocess.Popen(_watcher(index, docs, "--json"), cwd=tmp_path, env=_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out, err = _lines(proc.stdout), _lines(proc.stderr)
     try:
@@ -209,6 +218,37 @@ def test_watch_indexes_a_new_file_and_an_edit_within_10_s(tmp_path):
                          "alphabet?", "--json", cwd=tmp_path).stdout)
     assert got["citations"][0]["text"].startswith("Beta is the second letter")
     assert _states(tmp_path, index)["letters.txt"] == UP_TO_DATE
+
+
+def test_watch_started_with_sigint_ignored_ends_on_sigterm(tmp_path):
+    """A background job of a script starts with SIGINT ignored and keeps it so; a service
+    manager's SIGTERM ends the watcher like Ctrl-C: the set of changes in hand is indexed to the
+    end, then it stops with status 0 and the index answers."""
+    docs = _corpus(tmp_path)
+    index = str(tmp_path / "ix")
+    proc = subprocess.Popen(_watcher(index, docs, sigint="SIG_IGN"), cwd=tmp_path,
+                            env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    out, err = _lines(proc.stdout), _lines(proc.stderr)
+    try:
+        assert "watching" in err.get(timeout=120)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        assert proc.poll() is None  # still watching
+        (docs / "new.txt").write_text("Zebras sleep standing up in the savanna.\n")
+        time.sleep(0.5)  # the change is seen (300 ms of quiet), its indexing under way or done
+        proc.send_signal(signal.SIGTERM)
+        rc = proc.wait(timeout=30)
+    finally:
+        proc.kill()
+    rest = "".join(iter(lambda: err.get(timeout=5), ""))
+    assert rc == 0 and rest.strip() == "stopped watching"
+    lines = "".join(iter(lambda: out.get(timeout=5), ""))
+    assert "new.txt" not in lines or "indexed" in lines
+    got = json.loads(run("ask", "--index", index, "How do zebras sleep?", "--json",
+                         cwd=tmp_path).stdout)
+    if "new.txt" in lines:  # indexed before the stop: whole, and found
+        assert got["citations"][0]["text"].startswith("Zebras sleep standing up")
 
 
 def test_first_ask_on_the_empty_default_index_indexes_the_seeds(tmp_path):
