@@ -41,7 +41,7 @@ def default_model_path() -> Path:
 _DIGESTS: dict[tuple[str, int, int], str] = {}
 
 
-def _file_digest(path: Path) -> str:
+def file_digest(path: Path) -> str:
     """sha256 of a file, remembered per process while its size and mtime are unchanged."""
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
@@ -61,8 +61,8 @@ def identity(model_path: Path | None = None, basis: np.ndarray | None = None) ->
 
         raise ModelError(f"the embedding model {model} is missing: reinstall the package")
     basis_hash = (hashlib.sha256(np.ascontiguousarray(basis, np.float32).tobytes()).hexdigest()
-                  if basis is not None else _file_digest(TOKEN_BASIS_FILE))
-    return (f"{MODEL_NAME} sha256:{_file_digest(model)[:16]} dims:{DIMENSIONS} "
+                  if basis is not None else file_digest(TOKEN_BASIS_FILE))
+    return (f"{MODEL_NAME} sha256:{file_digest(model)[:16]} dims:{DIMENSIONS} "
             f"tokens:{TOKEN_DIMS} basis:{basis_hash[:16]} chunk:{CHUNK_TOKENS}")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant import rerank
 from assistant.data import read_json
-from assistant.embedding import _file_digest
+from assistant.embedding import file_digest
 from assistant.errors import ModelError
 from assistant.support import is_instruction
 
@@ -43,7 +43,7 @@ def model_digest(model_path: Path | None = None) -> str:
     if not path.is_file():
         raise ModelError(f"the reranker model {path} is missing (it ships with the package: "
                          "reinstall it)")
-    return _file_digest(path)
+    return file_digest(path)
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,22 @@ def load_relevance(path: Path | None = None, model_path: Path | None = None) -> 
     """The threshold of `path` (the shipped file by default), checked against the cross-encoder
     file it was fitted for; ModelError (one line) when the file is missing, malformed or fitted
     for another model."""
-    return _load(Path(path or RELEVANCE_FILE), Path(model_path or rerank.MODEL_FILE))
+    path, model_path = Path(path or RELEVANCE_FILE), Path(model_path or rerank.MODEL_FILE)
+    # Cached per file version: a threshold file or cross-encoder replaced under a running
+    # process is read and checked again.
+    return _load(path, model_path, _version(path), _version(model_path))
+
+
+def _version(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # reported by _load, in one line
+    return st.st_size, st.st_mtime_ns
 
 
 @functools.lru_cache(maxsize=4)
-def _load(path: Path, model_path: Path) -> RelevanceParams:
+def _load(path: Path, model_path: Path, *_versions) -> RelevanceParams:
     data = read_json(path, "the relevance file")
     try:
         threshold, sha = float(data["threshold"]), str(data["model_sha256"])

@@ -180,3 +180,18 @@ def test_a_threshold_fitted_for_another_cross_encoder_says_to_refit(tmp_path):
     with pytest.raises(ModelError, match="another cross-encoder.*fit_relevance.py") as err:
         load_relevance(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_cross_encoder_replaced_under_a_running_process_is_checked_again(tmp_path):
+    """The check is cached per file version, not per path: a retrained model copied over the
+    old one in a long-running chat is caught at the next answer, not after a restart."""
+    model = tmp_path / "reranker.onnx"
+    model.write_bytes(b"the first model")
+    data = json.loads(RELEVANCE_FILE.read_text(encoding="utf-8"))
+    data["model_sha256"] = model_digest(model)
+    path = tmp_path / "relevance.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert load_relevance(path, model).threshold == data["threshold"]
+    model.write_bytes(b"a retrained model")
+    with pytest.raises(ModelError, match="another cross-encoder"):
+        load_relevance(path, model)
