@@ -21,13 +21,17 @@ Every document of the file is indexed into one collection, every question is ask
 
 `unanswerable=True` asks each question with its own document withheld from retrieval (a filter
 on the retriever, so the same index and the same answering code serve all questions); any
-answer that is not "not found" is then a false answer.
+answer that is not "not found" is then a false answer. Of those, the share whose citations hold
+one of the question's short gold answers (`answers`, whole words, case ignored) is reported
+beside: the answer may be right from another document (SQuAD's documents are paragraphs of a
+longer article, and its other paragraphs often state the same fact).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -53,6 +57,8 @@ class EvalItem:
     document: str
     question: str
     gold_sentences: tuple[str, ...]
+    answers: tuple[str, ...] = ()
+    """Short gold answers, where the file has them (SQuAD's spans, MultiRC's free text)."""
 
     @property
     def source(self) -> str:
@@ -83,6 +89,7 @@ def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
                 id=str(row["id"]), doc_id=str(row["doc_id"]), title=str(row.get("title", "")),
                 document=str(row["document"]), question=str(row["question"]),
                 gold_sentences=tuple(row.get("gold_sentences") or ()),
+                answers=tuple(str(a) for a in row.get("answers") or () if str(a).strip()),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{n}: not an evaluation record ({exc})") from None
@@ -312,11 +319,20 @@ def agreement(a: dict[str, bool], b: dict[str, bool]) -> float:
     return round(sum(a[k] == b[k] for k in common) / len(common), 4) if common else 0.0
 
 
+def holds_answer(text: str, answers: tuple[str, ...]) -> bool:
+    """Whether `text` holds one of `answers` as whole words, case and spacing ignored."""
+    flat = " ".join(text.casefold().split())
+    return any(re.search(r"(?<!\w)" + re.escape(" ".join(a.casefold().split())) + r"(?!\w)",
+                         flat) for a in answers if a.strip())
+
+
 @dataclass
 class _Refusal:
     source: str
     false_answer: bool
     latency_ms: float
+    holds_answer: bool = False
+    """A false answer whose citations hold a gold answer (perhaps right, from elsewhere)."""
 
 
 def _refusal_summary(rows: list[_Refusal]) -> dict:
@@ -324,6 +340,8 @@ def _refusal_summary(rows: list[_Refusal]) -> dict:
     return {
         "n": len(rows),
         "false_answer_rate": round(float(np.mean([r.false_answer for r in rows])), 4),
+        "holding_gold_answer_rate": round(float(np.mean(
+            [r.false_answer and r.holds_answer for r in rows])), 4),
         "latency_ms_p50": round(_percentile(lat, 50), 1),
         "latency_ms_p95": round(_percentile(lat, 95), 1),
     }
@@ -340,7 +358,9 @@ def evaluate_unanswerable(assistant, items: list[EvalItem],
             started = time.perf_counter()
             answer = assistant.ask(it.question)
             latency = (time.perf_counter() - started) * 1000
-            rows.append(_Refusal(it.source, answer.found, latency))
+            held = answer.found and holds_answer(
+                " ".join(c.sentence.text for c in answer.citations), it.answers)
+            rows.append(_Refusal(it.source, answer.found, latency, held))
             if progress:
                 progress(n, len(items), it.id)
     finally:
@@ -353,11 +373,15 @@ def format_table(report: dict) -> str:
     """The report as a fixed-width table: overall first, then each source."""
     rows = [("overall", report["overall"]), *report["by_source"].items()]
     if report.get("mode") == "unanswerable":
-        head = f"{'source':<10} {'n':>5} {'false answers':>14} {'p50 ms':>8} {'p95 ms':>8}"
+        head = (f"{'source':<10} {'n':>5} {'false answers':>14} {'citing a gold answer':>21} "
+                f"{'p50 ms':>8} {'p95 ms':>8}")
         lines = [head, "-" * len(head)]
         for name, r in rows:
             lines.append(f"{name:<10} {r['n']:>5} {r['false_answer_rate']:>14.3f} "
+                         f"{r['holding_gold_answer_rate']:>21.3f} "
                          f"{r['latency_ms_p50']:>8.1f} {r['latency_ms_p95']:>8.1f}")
+        lines.append("(citing a gold answer: false answers whose cited sentences hold one of the "
+                     "question's short answers, perhaps right from another document)")
         return "\n".join(lines)
     head = (f"{'source':<10} {'n':>5} {'P@1':>6} {'R@5':>6} {'MRR':>6} {'cit.P':>6} "
             f"{'cit.R':>6} {'not-found':>9} {'p50 ms':>8} {'p95 ms':>8}")

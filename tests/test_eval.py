@@ -150,3 +150,44 @@ def test_per_document_mode_asks_each_question_against_its_document_alone(
     assert ev.agreement(found, found) == 1.0
     # the collection's index is untouched
     assert slice_assistant.index.documents().keys() >= {it.doc_id for it in items}
+
+
+def test_holds_answer_matches_whole_words_case_and_spacing_ignored():
+    assert ev.holds_answer("It was built by Robert  Stevenson in 1810.", ("robert stevenson",))
+    assert ev.holds_answer("The score was 24–10.", ("24–10", "x"))
+    assert not ev.holds_answer("It took 15 years.", ("5",))  # a digit inside a number
+    assert not ev.holds_answer("Stevensons built it.", ("Stevenson",))
+    assert not ev.holds_answer("Anything at all.", ())
+
+
+def test_a_false_answer_citing_the_gold_answer_elsewhere_is_counted_apart(tmp_path, encoder):
+    """Two documents state the same fact: with the question's own document withheld, the other
+    one answers it, a false answer by the rule, reported as citing a gold answer."""
+    rows = [
+        {"id": "t:1", "doc_id": "a.txt", "title": "Bell Rock", "question":
+         "Who built the Bell Rock Lighthouse?", "answers": ["Robert Stevenson"],
+         "document": "The Bell Rock Lighthouse was built by Robert Stevenson. It stands on a "
+                     "reef off the coast of Angus.",
+         "gold_sentences": ["The Bell Rock Lighthouse was built by Robert Stevenson."]},
+        {"id": "t:2", "doc_id": "b.txt", "title": "Scottish lighthouses", "question":
+         "How many hearts does an octopus have?", "answers": ["three"],
+         "document": "Robert Stevenson built the Bell Rock Lighthouse between 1807 and 1810. "
+                     "He designed many other Scottish lighthouses.",
+         "gold_sentences": ["He designed many other Scottish lighthouses."]},
+    ]
+    path = tmp_path / "two.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    items = ev.load_items(path)
+    assert items[0].answers == ("Robert Stevenson",)
+    assistant = Assistant(make_settings(tmp_path, collection=ev.collection_for(path)),
+                          encoder=encoder)
+    try:
+        ev.index_items(assistant, items)
+        report = ev.evaluate_unanswerable(assistant, items)
+    finally:
+        assistant.close()
+    overall = report["overall"]
+    assert overall["false_answer_rate"] == 0.5  # the lighthouse question, from b.txt
+    assert overall["holding_gold_answer_rate"] == 0.5
+    table = ev.format_table(report)
+    assert "citing a gold answer" in table.splitlines()[0]
