@@ -24,7 +24,7 @@ on the retriever, so the same index and the same answering code serve all questi
 answer that is not "not found" is then a false answer. Of those, the share whose citations hold
 one of the question's short gold answers (`answers`, whole words, case ignored) is reported
 beside: the answer may be right from another document (SQuAD's documents are paragraphs of a
-longer article, and its other paragraphs often state the same fact).
+longer article, whose other paragraphs may state the same fact; on dev few do).
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
                 id=str(row["id"]), doc_id=str(row["doc_id"]), title=str(row.get("title", "")),
                 document=str(row["document"]), question=str(row["question"]),
                 gold_sentences=tuple(row.get("gold_sentences") or ()),
-                answers=tuple(str(a) for a in row.get("answers") or () if str(a).strip()),
+                answers=_answers(row.get("answers")),
             ))
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path}:{n}: not an evaluation record ({exc})") from None
@@ -98,6 +98,13 @@ def load_items(path: Path, limit: int | None = None) -> list[EvalItem]:
     if not items:
         raise InputError(f"{path}: no questions in the file")
     return items
+
+
+def _answers(value) -> tuple[str, ...]:
+    """The record's short answers: a list of strings, or one string."""
+    if isinstance(value, str):
+        value = [value]
+    return tuple(str(a) for a in value or () if str(a).strip())
 
 
 def sentence_matches(sentence, doc_path: str, spans: list[tuple[int, int]]) -> bool:

@@ -158,6 +158,8 @@ def test_holds_answer_matches_whole_words_case_and_spacing_ignored():
     assert not ev.holds_answer("It took 15 years.", ("5",))  # a digit inside a number
     assert not ev.holds_answer("Stevensons built it.", ("Stevenson",))
     assert not ev.holds_answer("Anything at all.", ())
+    assert ev._answers("Robert Stevenson") == ("Robert Stevenson",)  # one string, not letters
+    assert ev._answers(["five", " ", 5]) == ("five", "5") and ev._answers(None) == ()
 
 
 def test_a_false_answer_citing_the_gold_answer_elsewhere_is_counted_apart(tmp_path, encoder):
