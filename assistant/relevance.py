@@ -39,11 +39,7 @@ def answer_passage(sentence: str, title: str) -> str:
 
 def model_digest(model_path: Path | None = None) -> str:
     """sha256 of the cross-encoder file (the shipped one by default)."""
-    path = Path(model_path or rerank.MODEL_FILE)
-    if not path.is_file():
-        raise ModelError(f"the reranker model {path} is missing (it ships with the package: "
-                         "reinstall it)")
-    return file_digest(path)
+    return file_digest(rerank.model_file(model_path))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,15 @@ def passage(sentence: str, title: str, previous: str) -> str:
     return load_reranker().passage.format(sentence=sentence, title=title, previous=previous)
 
 
+def model_file(model_path: Path | None = None) -> Path:
+    """The cross-encoder file (the shipped one by default); ModelError when it is missing."""
+    path = Path(model_path or MODEL_FILE)
+    if not path.is_file():
+        raise ModelError(f"the reranker model {path} is missing (it ships with the package: "
+                         "reinstall it)")
+    return path
+
+
 class CrossEncoder:
     """Scores (question, passage) pairs: a higher logit, more likely the passage answers."""
 
@@ -36,10 +45,7 @@ class CrossEncoder:
         from tokenizers import Tokenizer
 
         config = load_reranker()
-        path = Path(model_path or MODEL_FILE)
-        if not path.is_file():
-            raise ModelError(f"the reranker model {path} is missing (it ships with the "
-                             "package: reinstall it)")
+        path = model_file(model_path)
         self._session = onnx_session(path, threads)
         self._tokenizer = Tokenizer.from_file(str(TOKENIZER_FILE))
         self._tokenizer.enable_truncation(config.max_tokens, strategy="only_second")
