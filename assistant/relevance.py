@@ -55,8 +55,9 @@ def load_relevance(path: Path | None = None, model_path: Path | None = None) -> 
     file it was fitted for; ModelError (one line) when the file is missing, malformed or fitted
     for another model."""
     path, model_path = Path(path or RELEVANCE_FILE), Path(model_path or rerank.MODEL_FILE)
-    # Cached per file version: a threshold file or cross-encoder replaced under a running
-    # process is read and checked again.
+    # Cached per file version: a call after the threshold file or the cross-encoder file has
+    # changed (a refit in the same process) reads and checks them again. A `Relevance` already
+    # made keeps its params, which match the cross-encoder its process has loaded.
     return _load(path, model_path, _version(path), _version(model_path))
 
 

@@ -183,8 +183,8 @@ def test_a_threshold_fitted_for_another_cross_encoder_says_to_refit(tmp_path):
 
 
 def test_a_cross_encoder_replaced_under_a_running_process_is_checked_again(tmp_path):
-    """The check is cached per file version, not per path: a retrained model copied over the
-    old one in a long-running chat is caught at the next answer, not after a restart."""
+    """The check is cached per file version, not per path: after a retrained model is copied
+    over the old one, the next load_relevance in the same process catches the mismatch."""
     model = tmp_path / "reranker.onnx"
     model.write_bytes(b"the first model")
     data = json.loads(RELEVANCE_FILE.read_text(encoding="utf-8"))
