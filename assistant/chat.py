@@ -170,13 +170,13 @@ class OpenAIChat:
                      stop: list[str] | None) -> str:
         """One streamed request; returns the finish reason. `first` gets the time to the first
         token, counted from `started` (the start of the whole call, retries included)."""
-        import httpx2 as httpx  # the HTTP library openai 3 is built on (not chromadb's httpx)
+        import httpx2  # the HTTP library openai 3 is built on (not chromadb's httpx)
         import openai
 
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise _Timeout()
-        timeout = httpx.Timeout(remaining, connect=min(remaining, 10.0))
+        timeout = httpx2.Timeout(remaining, connect=min(remaining, 10.0))
         try:
             stream = self.client.chat.completions.create(
                 model=self.settings.model, messages=messages, stream=True, temperature=0,
@@ -237,12 +237,12 @@ class OpenAIChat:
                            f"{self._redact(_short(exc.message))}") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
-            if isinstance(cause, httpx.TimeoutException):
+            if isinstance(cause, httpx2.TimeoutException):
                 raise _Timeout() from None
             raise _Retryable(f"connection failed: {type(cause).__name__}") from None
-        except httpx.TimeoutException:
+        except httpx2.TimeoutException:
             raise _Timeout() from None
-        except httpx.TransportError as exc:  # dropped half-way through the stream
+        except httpx2.TransportError as exc:  # dropped half-way through the stream
             raise _Retryable(f"connection dropped: {type(exc).__name__}") from None
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError, TypeError,
                 AttributeError, openai.APIResponseValidationError) as exc:
