@@ -347,8 +347,7 @@ def _refusal_summary(rows: list[_Refusal]) -> dict:
     return {
         "n": len(rows),
         "false_answer_rate": round(float(np.mean([r.false_answer for r in rows])), 4),
-        "holding_gold_answer_rate": round(float(np.mean(
-            [r.false_answer and r.holds_answer for r in rows])), 4),
+        "holding_gold_answer_rate": round(float(np.mean([r.holds_answer for r in rows])), 4),
         "latency_ms_p50": round(_percentile(lat, 50), 1),
         "latency_ms_p95": round(_percentile(lat, 95), 1),
     }
