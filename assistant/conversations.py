@@ -191,6 +191,14 @@ class Segment:
     supported: bool | None = None
     addresses: bool | None = None
 
+    @property
+    def mark(self) -> str:
+        """"unsupported", "off-question" (supported, or not judged, but not addressing the
+        question) or "": one mark, not supported saying more than off-question."""
+        if self.supported is False:
+            return "unsupported"
+        return "off-question" if self.addresses is False else ""
+
 
 def answer_segments(answer: Answer) -> list[Segment]:
     """The answer split for display: per answer sentence when the answerer gave them (markers

@@ -48,9 +48,8 @@ def to_markdown(entries: list[Entry], title: str = "Conversation") -> str:
         parts = []
         for seg in answer_segments(answer):
             refs = "".join(ref(e, n, by_n[n].sentence) for n in seg.citations if n in by_n)
-            mark = (" *(not supported by its sources)*" if seg.supported is False
-                    else " *(does not address the question)*" if seg.addresses is False
-                    else "")
+            mark = {"unsupported": " *(not supported by its sources)*",
+                    "off-question": " *(does not address the question)*"}.get(seg.mark, "")
             parts.append(f"{seg.text}{mark}{refs}")
         body += [" ".join(parts), ""]
         for note in answer.notes:

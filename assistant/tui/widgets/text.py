@@ -73,16 +73,15 @@ def entry_body(entry: Entry, position: int) -> Content:
         for k, seg in enumerate(answer_segments(answer)):
             if k:
                 b.add(" ")
-            off = seg.supported is not False and seg.addresses is False
-            if seg.supported is False:
+            if seg.mark == "unsupported":
                 b.add("✗ ", "bold $error").add(seg.text, "strike $error")
-            elif off:  # supported, but it answers another question
+            elif seg.mark == "off-question":  # supported, but it answers another question
                 b.add("⊘ ", "bold $warning").add(seg.text, "italic $text-muted")
             else:
                 b.add(seg.text)
             for n in seg.citations:
-                style = ("bold $error" if seg.supported is False
-                         else "bold $warning" if off else "bold $accent")
+                style = {"unsupported": "bold $error",
+                         "off-question": "bold $warning"}.get(seg.mark, "bold $accent")
                 b.add(" ").add(f"[{n}]", style, f"@click=app.open_citation({position},{n})")
     for note in answer.notes:
         b.add(f"\nnote: {note}", "italic $warning")
