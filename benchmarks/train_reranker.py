@@ -192,6 +192,9 @@ def main() -> None:
     ap.add_argument("--eval", type=Path, help="score on this evaluation file")
     ap.add_argument("--limit", type=int, default=0, help="only its first N questions")
     ap.add_argument("--index", type=Path, help="reuse (or build) its index here")
+    ap.add_argument("--skip", type=int, default=0,
+                    help="start this many questions into the (seeded, fixed) training order: "
+                         "an earlier run's steps x 4, so a continued run reads new questions")
     args = ap.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
     torch.manual_seed(1)
@@ -284,7 +287,7 @@ def main() -> None:
         random.shuffle(train)
         t0, step, total = time.time(), 0, 0.0
         while time.time() - t0 < args.minutes * 60:
-            batch = [train[(step * QUESTIONS_PER_STEP + j) % len(train)]
+            batch = [train[(args.skip + step * QUESTIONS_PER_STEP + j) % len(train)]
                      for j in range(QUESTIONS_PER_STEP)]
             qs, texts, sizes, golds = [], [], [], []
             for r in batch:
