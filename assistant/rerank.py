@@ -7,7 +7,12 @@ model is all-MiniLM-L6-v2 with a linear head, fine-tuned on SQuAD v1.1 train
 (the template and limit: `data/reranker.json`), shipped as per-channel int8 ONNX
 (`data/reranker-int8.onnx`) for onnxruntime: no torch, offline. Only the first stage's best
 `rerank_top` candidates are read; its logits are two more ranker features. What it gained and
-costs: docs/ranking-experiments.md and the README's speed table."""
+costs: docs/ranking-experiments.md and the README's speed table.
+
+A second model of the same shape, `data/answer-check-int8.onnx`, reads the best hit alone for
+the found/not-found decision (`answerability.py`): the shipped model trained further with a "no
+answer" option (`train_reranker.py --unanswerable`), so that its logit says whether a passage
+answers at all (above 0: more likely than not) rather than which of several answers best."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ from assistant.errors import ModelError
 from assistant.params import load_reranker
 
 MODEL_FILE = Path(__file__).parent / "data" / "reranker-int8.onnx"
+ANSWER_CHECK_FILE = Path(__file__).parent / "data" / "answer-check-int8.onnx"
 
 
 def passage(sentence: str, title: str, previous: str) -> str:
@@ -64,15 +70,15 @@ class CrossEncoder:
         return self._session.run(None, feed)[0].astype(np.float64).reshape(-1)
 
 
-_shared: CrossEncoder | None = None
+_shared: dict[Path, CrossEncoder] = {}
 _lock = threading.Lock()
 
 
-def shared() -> CrossEncoder:
-    """One cross-encoder per process (every retriever may use it; onnxruntime sessions are
-    safe to run from several threads)."""
-    global _shared
+def shared(model_path: Path | None = None) -> CrossEncoder:
+    """One cross-encoder per model file per process (every retriever may use it; onnxruntime
+    sessions are safe to run from several threads): the ranker's by default."""
+    path = Path(model_path or MODEL_FILE)
     with _lock:
-        if _shared is None:
-            _shared = CrossEncoder()
-        return _shared
+        if path not in _shared:
+            _shared[path] = CrossEncoder(path)
+        return _shared[path]

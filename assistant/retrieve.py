@@ -20,7 +20,7 @@ import numpy as np
 
 from assistant.embedding import unpack_tokens
 from assistant.params import RankerParams, first_stage_features, load_ranker
-from assistant.rerank import CrossEncoder, passage, shared
+from assistant.rerank import ANSWER_CHECK_FILE, CrossEncoder, passage, shared
 from assistant.sentences import sentence_id
 from assistant.store import SentenceIndex
 from assistant.text import content_terms, lexical_query, tokens
@@ -138,10 +138,12 @@ class HybridRetriever:
     def __init__(self, index: SentenceIndex, encoder, weights: np.ndarray | None = None,
                  calibration: tuple[float, float] | None = None,
                  candidates: int = CANDIDATES, reranker: CrossEncoder | None = None,
-                 params: RankerParams | None = None) -> None:
+                 params: RankerParams | None = None,
+                 answer_check: CrossEncoder | None = None) -> None:
         self.index = index
         self.encoder = encoder
         self._reranker = reranker
+        self._answer_check = answer_check
         self.params = params or ranker()
         self.weights = (self.params.weights if weights is None
                         else np.asarray(weights, dtype=np.float64))
@@ -159,6 +161,13 @@ class HybridRetriever:
         if self._reranker is None:
             self._reranker = shared()
         return self._reranker
+
+    @property
+    def answer_check(self) -> CrossEncoder:
+        """The cross-encoder that reads the best hit for `answerability.py` (`rerank.py`)."""
+        if self._answer_check is None:
+            self._answer_check = shared(ANSWER_CHECK_FILE)
+        return self._answer_check
 
     # -- features --------------------------------------------------------------------------
     def _idf(self, terms: set[str]) -> dict[str, float]:
@@ -383,7 +392,7 @@ class HybridRetriever:
         """A hit's features by name; the first SIGNAL_HITS also get the signals that involve
         no other document (for `answerability.py`): the best cross-encoder logit of the
         question (`ce_best`), and the share of the question's content words (`qterms`) in the
-        sentence and in its document."""
+        sentence and in its document. `search` adds the best hit's `ce_answer`."""
         out = dict(zip(FEATURES, cands.features[row].tolist(), strict=True))
         if rank >= SIGNAL_HITS:
             return out
@@ -414,4 +423,19 @@ class HybridRetriever:
                 for rank, i in enumerate(order)]
         timings = dict(cands.timings)
         timings["fuse_ms"] = (time.perf_counter() - t0) * 1000 + timings.pop("features_ms")
+        if hits:
+            t1 = time.perf_counter()
+            hits[0].signals["ce_answer"] = self._answer_logit(question, hits[0].sentence)
+            timings["answer_check_ms"] = (time.perf_counter() - t1) * 1000
         return Retrieval(hits, timings)
+
+    def _answer_logit(self, question: str, sent: Sentence) -> float:
+        """The answer-check model's logit for the best hit (`ce_answer`), read as the ranker's
+        cross-encoder reads it: with its title and the sentence before it."""
+        previous = ""
+        if sent.index > 0:
+            before = sentence_id(sent.doc_id, sent.doc_hash, sent.index - 1)
+            found = self.index.sentences([before]).get(before)
+            previous = found.text if found else ""
+        return float(self.answer_check.score(
+            question, [passage(sent.text, sent.title or "", previous)])[0])

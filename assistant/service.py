@@ -93,6 +93,7 @@ class Assistant:
             try:
                 _ = self.encoder
                 rerank.shared()
+                rerank.shared(rerank.ANSWER_CHECK_FILE)
             except BaseException as exc:  # raised here, in the caller's thread, not printed
                 failed.append(exc)
 

@@ -50,7 +50,7 @@ from assistant.config import Settings  # noqa: E402
 from assistant.retrieve import SIGNAL_HITS  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
-FEATURES = ("ce_best", "ce", "cos", "dmax", "align_local", "local", "cover", "doc_cover")
+FEATURES = ("ce_best", "ce", "dmax", "align_local", "local", "cover", "doc_cover", "ce_answer")
 GOALS = {"collection": 0.05, "solo": 0.05, "withheld": 0.07}
 ANSWERABLE = ("collection", "solo")
 SEEDS = (0, 1, 2)

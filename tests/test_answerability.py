@@ -103,6 +103,22 @@ def test_same_decision_alone_and_among_others(together, tmp_path, encoder):
     assert answer.found and "Sabrina Singh" in answer.citations[0].sentence.text
 
 
+def test_best_hit_is_read_by_the_answer_check_model(together, tmp_path, encoder):
+    """`ce_answer`: the answer-check cross-encoder's logit for the best hit alone (trained with
+    a "no answer" option at 0), above 0 for a sentence that answers, below 0 for the nearest
+    sentence of a document that cannot."""
+    hits = together.retrieve("How many hearts does an octopus have?", 3)
+    assert "three hearts" in hits[0].sentence.text
+    assert hits[0].signals["ce_answer"] > 0
+    assert all("ce_answer" not in h.signals for h in hits[1:])  # read for the best hit only
+    alone = _index(tmp_path / "lighthouse", encoder, ["lighthouse.txt"])
+    try:
+        (hit,) = alone.retrieve("How many hearts does an octopus have?", 1)
+        assert hit.signals["ce_answer"] < 0 and not is_relevant([hit])
+    finally:
+        alone.close()
+
+
 def test_decision_reads_the_best_hit_with_signals(together):
     hits = together.retrieve("How many hearts does an octopus have?", 3)
     assert hits[0].signals and is_relevant(hits)

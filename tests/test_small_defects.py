@@ -86,7 +86,7 @@ def test_the_ingest_process_gets_every_setting_but_the_key(tmp_path):
 
 def test_a_missing_reranker_file_is_one_line_and_exit_2(seeded, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(rerank, "MODEL_FILE", tmp_path / "gone" / "reranker-int8.onnx")
-    monkeypatch.setattr(rerank, "_shared", None)
+    monkeypatch.setattr(rerank, "_shared", {})
     code = cli.main(["ask", "--index", str(seeded.settings.index_dir), "What did Putin say?"])
     err = capsys.readouterr().err
     assert code == 2
