@@ -5,15 +5,18 @@ sentences): several of its features are relative to the other candidates (BM25 o
 BM25, ranks, IDF from the whole collection), so the same sentence gets another score in an
 index of one document than among thousands, and one threshold on it refuses answerable
 questions in small indexes. This decision reads only signals of the best hit that involve no
-other document (`retrieve.HybridRetriever._signals`): the cross-encoder's logit (question and
-sentence read together), the cosine, overlap and token alignment weighted within the
-sentence's own document, and the share of the question's content words the sentence and its
-document hold. A logistic model over them, fitted by `benchmarks/fit_answerability.py` on
-questions asked with their document present (in one collection and alone) and absent
-(withheld from the collection; asked against another document alone), cross-validated by
-document; it ships as `data/answerability.json` (weights by signal name, the threshold and
-where they came from). The model is read by name: a missing, garbled or mismatched file is a
-one-line `ModelError`.
+other document (`retrieve.HybridRetriever._signals`): the answer-check cross-encoder's logit
+for the best hit alone (`ce_answer`: `rerank.ANSWER_CHECK_FILE`, trained with a "no answer"
+option, so that its logit says whether a passage answers at all), the ranker's cross-encoder
+logits, the best cosine in the sentence's document, overlap and token alignment weighted within
+that document, and the share of the question's content words the sentence and its document
+hold. The hit's own cosine is not read (the answer check took its place: a short question about
+a long sentence has a low cosine whether or not the sentence answers it). A logistic model
+over them, fitted by `benchmarks/fit_answerability.py` on questions asked with their document
+present (in one collection and alone) and absent (withheld from the collection; asked against
+another document alone), cross-validated by document; it ships as `data/answerability.json`
+(weights by signal name, the threshold and where they came from). The model is read by name: a
+missing, garbled or mismatched file is a one-line `ModelError`.
 """
 
 from __future__ import annotations
