@@ -379,13 +379,16 @@ class HybridRetriever:
         if not order:
             return np.zeros((0, 2))
         top = rerank_top(first, self.params)
-        chosen = [order[i] for i in top]
+        logits = self.reranker.score(question, self._passages([order[i] for i in top]))
+        return ce_columns(len(order), top, logits)
+
+    def _passages(self, chosen: list[Sentence]) -> list[str]:
+        """Each sentence as the cross-encoders read it: with its title and the sentence before
+        it."""
         before = {sentence_id(s.doc_id, s.doc_hash, s.index - 1): s.id for s in chosen
                   if s.index > 0}
         previous = {before[i]: p.text for i, p in self.index.sentences(sorted(before)).items()}
-        logits = self.reranker.score(
-            question, [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen])
-        return ce_columns(len(order), top, logits)
+        return [passage(s.text, s.title or "", previous.get(s.id, "")) for s in chosen]
 
     def _signals(self, qterms: set[str], ce_best: float, cands: Candidates, row: int,
                  rank: int) -> dict[str, float]:
@@ -430,12 +433,5 @@ class HybridRetriever:
         return Retrieval(hits, timings)
 
     def _answer_logit(self, question: str, sent: Sentence) -> float:
-        """The answer-check model's logit for the best hit (`ce_answer`), read as the ranker's
-        cross-encoder reads it: with its title and the sentence before it."""
-        previous = ""
-        if sent.index > 0:
-            before = sentence_id(sent.doc_id, sent.doc_hash, sent.index - 1)
-            found = self.index.sentences([before]).get(before)
-            previous = found.text if found else ""
-        return float(self.answer_check.score(
-            question, [passage(sent.text, sent.title or "", previous)])[0])
+        """The answer-check model's logit for the best hit alone (`ce_answer`)."""
+        return float(self.answer_check.score(question, self._passages([sent]))[0])
