@@ -138,12 +138,11 @@ class HybridRetriever:
     def __init__(self, index: SentenceIndex, encoder, weights: np.ndarray | None = None,
                  calibration: tuple[float, float] | None = None,
                  candidates: int = CANDIDATES, reranker: CrossEncoder | None = None,
-                 params: RankerParams | None = None,
-                 answer_check: CrossEncoder | None = None) -> None:
+                 params: RankerParams | None = None) -> None:
         self.index = index
         self.encoder = encoder
         self._reranker = reranker
-        self._answer_check = answer_check
+        self._answer_check: CrossEncoder | None = None
         self.params = params or ranker()
         self.weights = (self.params.weights if weights is None
                         else np.asarray(weights, dtype=np.float64))

@@ -338,14 +338,13 @@ def main() -> None:
             qs, texts, sizes, golds = [], [], [], []
             for r in batch:
                 draw = random.random() if lexicon is not None else 1.0
-                if draw < args.same_article:
-                    chosen = same_article(r, articles, SAME_PARAGRAPH + OTHER_PARAGRAPHS + 1,
-                                          lexicon.terms, random)
-                if draw < args.same_article and chosen:
-                    texts += [text(a, p, i) for a, p, i in chosen]
-                    gold = -1  # none of them: the "no answer" option
-                elif draw < args.same_article + args.unanswerable:
-                    chosen = lexicon.elsewhere(r, SAME_PARAGRAPH + OTHER_PARAGRAPHS + 1)
+                n = SAME_PARAGRAPH + OTHER_PARAGRAPHS + 1
+                chosen = []
+                if draw < args.same_article:  # none left in a one-paragraph article
+                    chosen = same_article(r, articles, n, lexicon.terms, random)
+                if not chosen and draw < args.same_article + args.unanswerable:
+                    chosen = lexicon.elsewhere(r, n)
+                if chosen:
                     texts += [text(a, p, i) for a, p, i in chosen]
                     gold = -1  # none of them: the "no answer" option
                 else:
