@@ -50,7 +50,7 @@ from assistant.params import (  # noqa: E402
     first_stage_features,
     write_ranker,
 )
-from assistant.retrieve import FEATURES, ranker  # noqa: E402
+from assistant.retrieve import FEATURES, Candidates, ranker  # noqa: E402
 from assistant.service import Assistant  # noqa: E402
 
 
@@ -154,12 +154,18 @@ def labelled(assistant, items: list[ev.EvalItem]) -> list[tuple[ev.EvalItem, np.
     """Each question, its candidates' features and their labels (1 where a candidate matches a
     gold sentence), with the retriever as it is now (its first stage chooses what the
     cross-encoder reads)."""
+    return [(it, c.features, y) for it, c, y in candidates(assistant, items)]
+
+
+def candidates(assistant, items: list[ev.EvalItem]) -> list[tuple[ev.EvalItem, Candidates,
+                                                                   np.ndarray]]:
+    """Each question, its retriever candidates (sentences and features) and their labels."""
     rows = []
     for it in items:
         c = assistant.retriever.candidates_for(it.question)
         spans = it.gold_spans()
         y = np.array([ev.sentence_matches(s, it.doc_id, spans) for s in c.sentences], float)
-        rows.append((it, c.features, y))
+        rows.append((it, c, y))
     return rows
 
 
