@@ -25,6 +25,7 @@ benchmarks/results/fit_ranker.json. docs/ranking-experiments.md keeps the figure
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -149,6 +150,21 @@ def cross_validate(data: list[tuple[str, np.ndarray, np.ndarray]], folds: int = 
     return held
 
 
+@contextlib.contextmanager
+def indexed(file: Path, items: list[ev.EvalItem], index: Path | None = None):
+    """An assistant over `items`' documents in one collection (in `index` when given, else in a
+    temporary store), closed on leaving."""
+    with tempfile.TemporaryDirectory() as tmp:
+        assistant = Assistant(Settings(index_dir=index or Path(tmp),
+                                       data_dir=Path(tmp) / "data",
+                                       collection=ev.collection_for(file)))
+        try:
+            ev.index_items(assistant, items)
+            yield assistant
+        finally:
+            assistant.close()
+
+
 def labelled(assistant, items: list[ev.EvalItem]) -> list[tuple[ev.EvalItem, np.ndarray,
                                                                   np.ndarray]]:
     """Each question, its candidates' features and their labels (1 where a candidate matches a
@@ -201,20 +217,13 @@ def main() -> int:
     shipped = ranker()
     n_first = len(first_stage_features(FEATURES))
     items = ev.load_items(args.file)
-    with tempfile.TemporaryDirectory() as tmp:
-        assistant = Assistant(Settings(index_dir=args.index or Path(tmp),
-                                       data_dir=Path(tmp) / "data",
-                                       collection=ev.collection_for(args.file)))
-        try:
-            ev.index_items(assistant, items)
-            before = labelled(assistant, items)
-            first, first_held = fit_stage(before, n_first, args.folds, args.splits, args.l2,
-                                          shipped.rerank_top)
-            # the cross-encoder now reads what the new first stage chooses
-            assistant.retriever.params = dataclasses.replace(shipped, first_stage=first)
-            data = labelled(assistant, items)
-        finally:
-            assistant.close()
+    with indexed(args.file, items, args.index) as assistant:
+        before = labelled(assistant, items)
+        first, first_held = fit_stage(before, n_first, args.folds, args.splits, args.l2,
+                                      shipped.rerank_top)
+        # the cross-encoder now reads what the new first stage chooses
+        assistant.retriever.params = dataclasses.replace(shipped, first_stage=first)
+        data = labelled(assistant, items)
     weights, held = fit_stage(data, len(FEATURES), args.folds, args.splits, args.l2)
     scores = np.concatenate([x @ weights for _, x, _ in data])
     labels = np.concatenate([y for _, _, y in data])

@@ -407,28 +407,17 @@ def export(model, tok, out: Path) -> None:
 
 
 def evaluate(args, run) -> None:
-    import tempfile
-
     import torch
-    from fit_ranker import candidates, cross_validate, metrics
+    from fit_ranker import candidates, cross_validate, indexed, metrics
 
     from assistant import evaluate as ev
-    from assistant.config import Settings
     from assistant.retrieve import FEATURES, ce_columns, rerank_top
-    from assistant.service import Assistant
 
     first = len(FEATURES) - 2
     plain, with_ce = [], []
     items = ev.load_items(args.eval, args.limit or None)
-    with tempfile.TemporaryDirectory() as tmp:
-        assistant = Assistant(Settings(index_dir=args.index or Path(tmp),
-                                       data_dir=Path(tmp) / "data",
-                                       collection=ev.collection_for(args.eval)))
-        try:
-            ev.index_items(assistant, items)
-            data = candidates(assistant, items)
-        finally:
-            assistant.close()
+    with indexed(args.eval, items, args.index) as assistant:
+        data = candidates(assistant, items)
     documents = {}  # path -> its sentences, split as ingest splits them
     for it, _, _ in data:
         documents[it.doc_id] = [it.document[a:b] for a, b, _ in split_spans(it.document)]
