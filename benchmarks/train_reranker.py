@@ -418,19 +418,15 @@ def evaluate(args, run) -> None:
     items = ev.load_items(args.eval, args.limit or None)
     with indexed(args.eval, items, args.index) as assistant:
         data = candidates(assistant, items)
-    documents = {}  # path -> its sentences, split as ingest splits them
-    for it, _, _ in data:
-        documents[it.doc_id] = [it.document[a:b] for a, b, _ in split_spans(it.document)]
+        reads = []  # each question's first-stage top and its passages, as the retriever reads
+        for _, c, _ in data:
+            top = rerank_top(c.features[:, :first])
+            chosen = [c.sentences[i] for i in top]
+            reads.append((top, [s.text for s in chosen] if args.plain
+                          else assistant.retriever._passages(chosen)))
     with torch.no_grad():
-        for it, c, y in data:
+        for (it, c, y), (top, texts) in zip(data, reads, strict=True):
             x = c.features[:, :first]
-            top = rerank_top(x)
-            texts = []
-            for i in top:
-                s = c.sentences[i]
-                doc = documents.get(s.path, [])
-                before = doc[s.index - 1] if 0 < s.index <= len(doc) else ""
-                texts.append(s.text if args.plain else passage(s.text, s.title or "", before))
             ce = run([it.question] * len(top), texts).numpy().astype(np.float64)
             extra = ce_columns(len(y), top, ce)
             plain.append((it.doc_id, x, y))
